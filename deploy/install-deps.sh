@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages reelfarm needs to build, test and run.
+# Installs the Debian 12 packages reelfarm needs to build, test and run (python3-numpy:
+# the weight converter in tools/convert, which the tests run).
 #
 #   deploy/install-deps.sh           build + test packages (what CI and `make test` need)
 #   deploy/install-deps.sh --tools   also the Python tools' packages (torch, numpy,
@@ -17,6 +18,7 @@ PKGS=(
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
   libopenblas-dev libmicrohttpd-dev
   ffmpeg clang-format cppcheck
+  python3 python3-numpy
 )
 TOOL_PKGS=(python3-torch python3-numpy python3-sentencepiece)
 
