@@ -10,6 +10,8 @@
  */
 #include "safetensors.h"
 
+#include "atomic_file.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -766,29 +768,6 @@ int rf_st_writer_set_metadata(rf_st_writer *self, const char *key, const char *v
     return 0;
 }
 
-static int s_write_all(int fd, const void *buf, size_t len)
-{
-    const unsigned char *p = buf;
-    while (len) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-static int s_io_error(rf_error *err, const char *what, const char *path)
-{
-    int e = errno;
-    return rf_error_set(err, e == ENOSPC ? RF_ENOSPC : RF_EIO, "%s %s: %s", what, path,
-                        strerror(e));
-}
-
 static char *s_header(const rf_st_writer *self, size_t *len_out, rf_error *err)
 {
     json_t *root = json_object();
@@ -835,44 +814,14 @@ int rf_st_writer_write(rf_st_writer *self, const char *path, rf_error *err)
     char *header = s_header(self, &hlen, err);
     if (!header)
         return err ? (int)err->code : RF_ENOMEM;
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-        free(header);
-        return rf_error_set(err, RF_EINVAL, "safetensors writer: path too long: %s", path);
-    }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        free(header);
-        return s_io_error(err, "cannot create", tmp);
-    }
-    int rc = 0;
-    if (s_write_all(fd, header, hlen))
-        rc = s_io_error(err, "cannot write", tmp);
+    rf_atomic_file *f = rf_atomic_file_begin(path, err);
+    int rc = f ? rf_atomic_file_write(f, header, hlen, err) : (err ? (int)err->code : RF_EIO);
     for (size_t i = 0; i < self->n && !rc; i++)
-        if (s_write_all(fd, self->e[i].data, self->e[i].nbytes))
-            rc = s_io_error(err, "cannot write", tmp);
-    if (!rc && fsync(fd) != 0)
-        rc = s_io_error(err, "cannot fsync", tmp);
-    if (close(fd) != 0 && !rc)
-        rc = s_io_error(err, "cannot close", tmp);
+        rc = rf_atomic_file_write(f, self->e[i].data, self->e[i].nbytes, err);
     free(header);
-    if (!rc && rename(tmp, path) != 0)
-        rc = s_io_error(err, "cannot rename to", path);
     if (rc) {
-        unlink(tmp);
+        rf_atomic_file_abort(&f);
         return rc;
     }
-    char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    if (slash)
-        snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    else
-        snprintf(dir, sizeof(dir), ".");
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return s_io_error(err, "cannot open directory", dir);
-    if (fsync(dfd) != 0)
-        rc = s_io_error(err, "cannot fsync directory", dir);
-    close(dfd);
-    return rc;
+    return rf_atomic_file_commit(&f, err);
 }

@@ -1,0 +1,41 @@
+/* atomic_file.h - files that appear whole or not at all.
+ *
+ * Data goes to PATH.tmp; commit fsyncs it, renames it over PATH and fsyncs the
+ * directory, so after a crash PATH holds either the old or the new contents, never a
+ * mix. A full disk is reported as RF_ENOSPC naming the path, and the partial temp
+ * file is removed. Tests can simulate a full disk (rf_atomic_file_inject_enospc, or
+ * the environment variable RF_INJECT_ENOSPC_AFTER_BYTES).
+ */
+#ifndef RF_ATOMIC_FILE_H
+#define RF_ATOMIC_FILE_H
+
+#include "error.h"
+
+#include <stddef.h>
+
+typedef struct rf_atomic_file rf_atomic_file;
+
+/* Starts writing path (mode 0644 or as given by rf_atomic_file_begin_mode). Returns
+ * NULL and sets err when the temp file cannot be created. */
+rf_atomic_file *rf_atomic_file_begin(const char *path, rf_error *err);
+rf_atomic_file *rf_atomic_file_begin_mode(const char *path, int mode, rf_error *err);
+/* Appends len bytes. On error the file stays open: call rf_atomic_file_abort. */
+int rf_atomic_file_write(rf_atomic_file *self, const void *data, size_t len, rf_error *err);
+/* fsync, close, rename over the final path, fsync the directory; frees *self and NULLs
+ * it in every case (on failure the temp file is removed). */
+int rf_atomic_file_commit(rf_atomic_file **self, rf_error *err);
+/* Removes the temp file and frees; safe on NULL and twice. */
+void rf_atomic_file_abort(rf_atomic_file **self);
+
+/* The whole dance for one buffer. */
+int rf_atomic_write(const char *path, const void *data, size_t len, rf_error *err);
+/* fsync of a directory, so a rename or create inside it is durable. */
+int rf_fsync_dir(const char *dir, rf_error *err);
+/* Creates dir and missing parents with mode (existing ones are left as they are). */
+int rf_mkdirs(const char *dir, int mode, rf_error *err);
+
+/* Test hook: after `bytes` more bytes written through this module, writes fail with
+ * ENOSPC; a negative value switches the fault off. */
+void rf_atomic_file_inject_enospc(long long bytes);
+
+#endif
