@@ -5,8 +5,10 @@
  * checks names, shapes and spans; it never reads a frame a state does not hold.
  */
 #include "chunk_state.h"
+#include "safetensors.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,10 +104,10 @@ static int s_check_name(const char *what, const char *name, rf_error *err)
         return rf_error_set(err, RF_EINVAL, "chunk state: %s name '%s' must be 1 to %d bytes long",
                             what, name ? name : "(null)", RF_CS_NAME_MAX - 1);
     for (const char *p = name; *p; p++)
-        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+        if (*p == '"' || *p == '\\' || *p == ',' || *p == ':' || (unsigned char)*p < 0x20)
             return rf_error_set(err, RF_EINVAL,
-                                "chunk state: %s name '%s' holds a quote, backslash or "
-                                "control character",
+                                "chunk state: %s name '%s' holds a quote, backslash, comma, "
+                                "colon or control character",
                                 what, name);
     return 0;
 }
@@ -481,4 +483,197 @@ int rf_chunk_state_apply(rf_chunk_state *dst, const rf_chunk_state *src, rf_erro
         }
     }
     return 0;
+}
+
+int rf_chunk_state_save(const rf_chunk_state *self, const char *path, rf_error *err)
+{
+    rf_st_writer *w = rf_st_writer_new();
+    if (!w)
+        return rf_error_set(err, RF_ENOMEM, "chunk state: out of memory writing %s", path);
+    char key[RF_CS_NAME_MAX + 32], val[RF_CS_MAX_SCALARS * RF_CS_NAME_MAX + 64];
+    int rc = rf_st_writer_set_metadata(w, "reelfarm.chunk_state", "1", err);
+    snprintf(val, sizeof(val), "%" PRId64 ",%" PRId64, self->window_start, self->window_len);
+    if (!rc)
+        rc = rf_st_writer_set_metadata(w, "window", val, err);
+    size_t off = 0;
+    val[0] = 0;
+    for (int i = 0; i < self->nspans; i++)
+        off += (size_t)snprintf(val + off, sizeof(val) - off, "%s%" PRId64 ":%" PRId64,
+                                i ? "," : "", self->spans[i].start, self->spans[i].len);
+    if (!rc)
+        rc = rf_st_writer_set_metadata(w, "spans", val, err);
+    for (int i = 0; !rc && i < self->ntensors; i++) {
+        const rf_cs_tensor *t = &self->tensors[i];
+        rc = rf_st_writer_add(w, t->name, RF_DTYPE_F32, t->ndim, t->shape, t->data, err);
+        snprintf(key, sizeof(key), "frame_axis.%s", t->name);
+        snprintf(val, sizeof(val), "%d", t->frame_axis);
+        if (!rc)
+            rc = rf_st_writer_set_metadata(w, key, val, err);
+    }
+    off = 0;
+    val[0] = 0;
+    for (int i = 0; i < self->nscalars; i++)
+        off += (size_t)snprintf(val + off, sizeof(val) - off, "%s%s", i ? "," : "",
+                                self->scalars[i].name);
+    if (!rc)
+        rc = rf_st_writer_set_metadata(w, "scalars", val, err);
+    for (int i = 0; !rc && i < self->nscalars; i++) {
+        const rf_cs_scalar *sc = &self->scalars[i];
+        snprintf(key, sizeof(key), "scalar.%s", sc->name);
+        switch (sc->kind) {
+        case RF_CS_I64: snprintf(val, sizeof(val), "i64:%" PRId64, sc->i); break;
+        case RF_CS_F64: snprintf(val, sizeof(val), "f64:%a", sc->f); break;
+        default: snprintf(val, sizeof(val), "str:%s", sc->s); break;
+        }
+        rc = rf_st_writer_set_metadata(w, key, val, err);
+    }
+    if (!rc)
+        rc = rf_st_writer_write(w, path, err);
+    rf_st_writer_destroy(&w);
+    if (rc)
+        rf_error_prefix(err, "saving chunk state to %s", path);
+    return rc;
+}
+
+/* Parses a whole decimal int64 from s (no trailing text); 0 or -1. */
+static int s_parse_i64(const char *s, const char **end, int64_t *out)
+{
+    char *e = NULL;
+    errno = 0;
+    long long v = strtoll(s, &e, 10);
+    if (e == s || errno)
+        return -1;
+    *out = v;
+    *end = e;
+    return 0;
+}
+
+static rf_chunk_state *s_load(const rf_safetensors *st, const char *path, rf_error *err)
+{
+    const char *ver = rf_st_metadata(st, "reelfarm.chunk_state");
+    if (!ver || strcmp(ver, "1") != 0) {
+        rf_error_set(err, ver ? RF_EVERSION : RF_EINVAL,
+                     "%s: not a reelfarm chunk state (metadata reelfarm.chunk_state is %s, "
+                     "expected \"1\")",
+                     path, ver ? ver : "missing");
+        return NULL;
+    }
+    const char *win = rf_st_metadata(st, "window"), *p;
+    int64_t ws, wl;
+    if (!win || s_parse_i64(win, &p, &ws) || *p != ',' || s_parse_i64(p + 1, &p, &wl) || *p) {
+        rf_error_set(err, RF_EINVAL, "%s: metadata 'window' is %s, expected START,LEN", path,
+                     win ? win : "missing");
+        return NULL;
+    }
+    rf_chunk_state *s = rf_chunk_state_new(ws, wl, err);
+    if (!s) {
+        rf_error_prefix(err, "%s", path);
+        return NULL;
+    }
+    const char *spans = rf_st_metadata(st, "spans");
+    s->nspans = 0;
+    p = spans;
+    int64_t prev_end = ws;
+    while (p && *p) {
+        int64_t a, l;
+        if (s->nspans >= RF_CS_MAX_SPANS || s_parse_i64(p, &p, &a) || *p != ':' ||
+            s_parse_i64(p + 1, &p, &l) || (*p && *p != ',') || l < 1 || a < prev_end ||
+            l > ws + wl - a) {
+            rf_error_set(err, RF_EINVAL,
+                         "%s: metadata 'spans' is '%s'; expected at most %d ascending "
+                         "START:LEN spans inside the window [%" PRId64 ", +%" PRId64 ")",
+                         path, spans, RF_CS_MAX_SPANS, ws, wl);
+            goto fail;
+        }
+        s->spans[s->nspans++] = (rf_cs_span){a, l};
+        prev_end = a + l;
+        if (*p == ',')
+            p++;
+    }
+    if (!spans) {
+        rf_error_set(err, RF_EINVAL, "%s: metadata 'spans' is missing", path);
+        goto fail;
+    }
+    for (size_t i = 0; i < rf_st_count(st); i++) {
+        const rf_st_tensor *t = rf_st_at(st, i);
+        char key[RF_CS_NAME_MAX + 32];
+        snprintf(key, sizeof(key), "frame_axis.%s", t->name);
+        const char *fa = rf_st_metadata(st, key);
+        int64_t axis;
+        if (t->dtype != RF_DTYPE_F32 || t->ndim > RF_CS_MAX_DIMS ||
+            strlen(t->name) >= RF_CS_NAME_MAX) {
+            rf_error_set(err, RF_ESHAPE,
+                         "%s: tensor '%s' must be F32 with at most %d dims and a name shorter "
+                         "than %d bytes",
+                         path, t->name, RF_CS_MAX_DIMS, RF_CS_NAME_MAX);
+            goto fail;
+        }
+        if (!fa || s_parse_i64(fa, &p, &axis) || *p || axis < -1 || axis >= t->ndim) {
+            rf_error_set(err, RF_EINVAL,
+                         "%s: metadata '%s' is %s; expected -1 or a dim of the tensor", path, key,
+                         fa ? fa : "missing");
+            goto fail;
+        }
+        rf_cs_tensor *ct = rf_chunk_state_add(s, t->name, t->ndim, t->shape, (int)axis, NULL, err);
+        if (!ct || rf_st_read_f32(t, ct->data, err)) {
+            rf_error_prefix(err, "%s", path);
+            goto fail;
+        }
+    }
+    const char *names = rf_st_metadata(st, "scalars");
+    if (!names) {
+        rf_error_set(err, RF_EINVAL, "%s: metadata 'scalars' is missing", path);
+        goto fail;
+    }
+    for (p = names; *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        char name[RF_CS_NAME_MAX], key[RF_CS_NAME_MAX + 32];
+        if (n == 0 || n >= sizeof(name)) {
+            rf_error_set(err, RF_EINVAL, "%s: metadata 'scalars' holds an empty or long name",
+                         path);
+            goto fail;
+        }
+        memcpy(name, p, n);
+        name[n] = 0;
+        snprintf(key, sizeof(key), "scalar.%s", name);
+        const char *v = rf_st_metadata(st, key), *q;
+        int rc;
+        int64_t iv;
+        if (v && strncmp(v, "i64:", 4) == 0 && !s_parse_i64(v + 4, &q, &iv) && !*q) {
+            rc = rf_chunk_state_set_i64(s, name, iv, err);
+        } else if (v && strncmp(v, "f64:", 4) == 0 && v[4]) {
+            char *fe = NULL;
+            double d = strtod(v + 4, &fe);
+            rc = *fe ? rf_error_set(err, RF_EINVAL, "bad float")
+                     : rf_chunk_state_set_f64(s, name, d, err);
+        } else if (v && strncmp(v, "str:", 4) == 0) {
+            rc = rf_chunk_state_set_str(s, name, v + 4, err);
+        } else {
+            rc = RF_EINVAL;
+        }
+        if (rc) {
+            rf_error_set(err, RF_EINVAL,
+                         "%s: metadata '%s' is %s; expected i64:DEC, f64:HEXFLOAT or str:TEXT",
+                         path, key, v ? v : "missing");
+            goto fail;
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return s;
+fail:
+    rf_chunk_state_destroy(&s);
+    return NULL;
+}
+
+rf_chunk_state *rf_chunk_state_load(const char *path, rf_error *err)
+{
+    rf_safetensors *st = rf_st_open(path, err);
+    if (!st)
+        return NULL;
+    rf_chunk_state *s = s_load(st, path, err);
+    rf_st_destroy(&st);
+    return s;
 }

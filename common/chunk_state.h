@@ -114,4 +114,15 @@ rf_chunk_state *rf_chunk_state_extract(const rf_chunk_state *self, const rf_cs_s
  * are untouched. The fused overlaps coming back are applied with this. */
 int rf_chunk_state_apply(rf_chunk_state *dst, const rf_chunk_state *src, rf_error *err);
 
+/* Writes the state to a .safetensors file at path (atomically, via common/safetensors):
+ * every tensor as F32 under its name; in "__metadata__": "reelfarm.chunk_state" = "1",
+ * "window" = "START,LEN", "spans" = "START:LEN,..." (the held frames), one
+ * "frame_axis.NAME" per tensor (-1 when unframed), "scalars" = the names in order, and
+ * one "scalar.NAME" each as "i64:DEC", "f64:HEXFLOAT" (exact) or "str:TEXT". */
+int rf_chunk_state_save(const rf_chunk_state *self, const char *path, rf_error *err);
+/* Reads a file written by rf_chunk_state_save; load(save(s)) equals s bit for bit.
+ * Every field is validated (dtype F32, dims, frame axes, spans inside the window, frame
+ * counts, scalar syntax); NULL + err naming the file and field otherwise. */
+rf_chunk_state *rf_chunk_state_load(const char *path, rf_error *err);
+
 #endif
