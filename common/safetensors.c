@@ -348,11 +348,11 @@ static int s_load_shard(rf_safetensors *self, size_t si, rf_error *err)
     return 0;
 }
 
-static const rf_safetensors *s_sort_ctx;
-static int s_cmp_name(const void *a, const void *b)
+static int s_cmp_name(const void *a, const void *b, void *ctx)
 {
+    const rf_safetensors *self = ctx;
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    return strcmp(s_sort_ctx->entries[x].t.name, s_sort_ctx->entries[y].t.name);
+    return strcmp(self->entries[x].t.name, self->entries[y].t.name);
 }
 
 /* Builds the name index and refuses duplicate names (across shards). */
@@ -363,9 +363,7 @@ static int s_build_index(rf_safetensors *self, rf_error *err)
         return rf_error_set(err, RF_ENOMEM, "out of memory indexing tensors");
     for (size_t i = 0; i < self->count; i++)
         self->by_name[i] = i;
-    s_sort_ctx = self; /* qsort has no context argument; opening is not reentrant here */
-    qsort(self->by_name, self->count, sizeof(size_t), s_cmp_name);
-    s_sort_ctx = NULL;
+    qsort_r(self->by_name, self->count, sizeof(size_t), s_cmp_name, self); /* GNU: reentrant */
     for (size_t i = 1; i < self->count; i++) {
         const s_entry *a = &self->entries[self->by_name[i - 1]];
         const s_entry *b = &self->entries[self->by_name[i]];
