@@ -1,0 +1,768 @@
+/* store.c - SQLite persistence of the coordinator, and its content-addressed blobs.
+ *
+ * One connection, WAL journal, synchronous=FULL, foreign keys on. Statements are
+ * prepared once and cached by their SQL text's address. A blob file is durable
+ * (atomic_file) before the row naming it is written, so a committed row never names a
+ * missing file; a crash can at worst leave an unreferenced file, which GC removes.
+ * Schema changes bump SCHEMA_VERSION and add a migration step; never edit old steps.
+ */
+#include "store.h"
+
+#include "atomic_file.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SCHEMA_VERSION 1
+#define STMT_CACHE     64
+
+struct rf_store {
+    sqlite3 *db;
+    char dir[PATH_MAX];
+    int in_tx;
+    struct {
+        const char *sql;
+        sqlite3_stmt *stmt;
+    } cache[STMT_CACHE];
+    int ncache;
+};
+
+static const char *s_schema[] = {
+    /* version 1 */
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TABLE jobs(id TEXT PRIMARY KEY, seq INTEGER NOT NULL, name TEXT, spec TEXT,"
+    " spec_name TEXT, model TEXT, model_hash TEXT, state INTEGER NOT NULL,"
+    " priority INTEGER NOT NULL, output_path TEXT, error TEXT, submitted_ms INTEGER,"
+    " started_ms INTEGER, finished_ms INTEGER, rounds_done INTEGER NOT NULL);"
+    "CREATE TABLE tasks(id TEXT PRIMARY KEY, job_id TEXT NOT NULL, kind INTEGER NOT NULL,"
+    " unit INTEGER NOT NULL, step_begin INTEGER, step_end INTEGER, state INTEGER NOT NULL,"
+    " attempt INTEGER NOT NULL, worker TEXT, lease_deadline_ms INTEGER,"
+    " failures INTEGER NOT NULL, failed_workers TEXT, result TEXT, error TEXT);"
+    "CREATE INDEX tasks_job ON tasks(job_id);"
+    "CREATE TABLE chunks(job_id TEXT NOT NULL, timeline INTEGER NOT NULL, idx INTEGER NOT NULL,"
+    " step INTEGER NOT NULL, round INTEGER NOT NULL, worker TEXT, checkpoint TEXT,"
+    " checkpoint_round INTEGER NOT NULL, PRIMARY KEY(job_id, timeline, idx));"
+    "CREATE TABLE rounds(job_id TEXT NOT NULL, round INTEGER NOT NULL, blob TEXT NOT NULL,"
+    " PRIMARY KEY(job_id, round));"
+    "CREATE TABLE events(seq INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT,"
+    " time_ms INTEGER NOT NULL, level TEXT, text TEXT);"
+    "CREATE INDEX events_job ON events(job_id, time_ms);"
+    "CREATE TABLE blobs(hash TEXT NOT NULL, job_id TEXT NOT NULL, size INTEGER NOT NULL,"
+    " PRIMARY KEY(hash, job_id));"
+    "CREATE TABLE text_cache(model_hash TEXT NOT NULL, prompt TEXT NOT NULL,"
+    " blob TEXT NOT NULL, PRIMARY KEY(model_hash, prompt));",
+};
+
+static int s_db_error(rf_store *self, rf_error *err, const char *what)
+{
+    int code = sqlite3_errcode(self->db);
+    if (code == SQLITE_FULL)
+        return rf_error_set(err, RF_ENOSPC,
+                            "disk full while %s in %s/state.db: free space and retry", what,
+                            self->dir);
+    return rf_error_set(err, RF_EIO, "state database %s/state.db: %s: %s", self->dir, what,
+                        sqlite3_errmsg(self->db));
+}
+
+static sqlite3_stmt *s_stmt(rf_store *self, const char *sql, rf_error *err)
+{
+    for (int i = 0; i < self->ncache; i++) {
+        if (self->cache[i].sql == sql) {
+            sqlite3_reset(self->cache[i].stmt);
+            sqlite3_clear_bindings(self->cache[i].stmt);
+            return self->cache[i].stmt;
+        }
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(self->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        s_db_error(self, err, "preparing a statement");
+        return NULL;
+    }
+    if (self->ncache < STMT_CACHE) {
+        self->cache[self->ncache].sql = sql;
+        self->cache[self->ncache].stmt = st;
+        self->ncache++;
+    }
+    return st;
+}
+
+/* Finishes a statement that was not cached (cache full); cached ones are kept. */
+static void s_done(rf_store *self, sqlite3_stmt *st)
+{
+    for (int i = 0; i < self->ncache; i++)
+        if (self->cache[i].stmt == st) {
+            sqlite3_reset(st);
+            return;
+        }
+    sqlite3_finalize(st);
+}
+
+static int s_exec(rf_store *self, const char *sql, rf_error *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(self->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = s_db_error(self, err, msg ? msg : "executing");
+        sqlite3_free(msg);
+        return rc;
+    }
+    return 0;
+}
+
+static void s_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static char *s_col_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+static void s_col_copy(sqlite3_stmt *st, int i, char *dst, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+/* Steps a write statement to completion. */
+static int s_step_done(rf_store *self, sqlite3_stmt *st, rf_error *err, const char *what)
+{
+    int rc = sqlite3_step(st);
+    int out = rc == SQLITE_DONE ? 0 : s_db_error(self, err, what);
+    s_done(self, st);
+    return out;
+}
+
+rf_store *rf_store_open(const char *state_dir, rf_error *err)
+{
+    rf_store *self = calloc(1, sizeof(*self));
+    if (!self)
+        return rf_error_set(err, RF_ENOMEM, "out of memory"), NULL;
+    snprintf(self->dir, sizeof(self->dir), "%s", state_dir);
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/blobs", state_dir);
+    if (rf_mkdirs(state_dir, 0700, err) || rf_mkdirs(path, 0700, err)) {
+        free(self);
+        return NULL;
+    }
+    snprintf(path, sizeof(path), "%s/state.db", state_dir);
+    if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        rf_error_set(err, RF_EIO, "cannot open the state database %s: %s", path,
+                     self->db ? sqlite3_errmsg(self->db) : "out of memory");
+        rf_store_destroy(&self);
+        return NULL;
+    }
+    sqlite3_busy_timeout(self->db, 5000);
+    if (s_exec(self, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+               err)) {
+        rf_store_destroy(&self);
+        return NULL;
+    }
+    sqlite3_stmt *st = NULL;
+    int version = 0;
+    if (sqlite3_prepare_v2(self->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version > SCHEMA_VERSION) {
+        rf_error_set(err, RF_EVERSION,
+                     "the state in %s was written by a newer reelfarm (schema %d, this build "
+                     "knows %d); run the newer coordinator or use another --state",
+                     state_dir, version, SCHEMA_VERSION);
+        rf_store_destroy(&self);
+        return NULL;
+    }
+    for (int v = version; v < SCHEMA_VERSION; v++) {
+        char bump[64];
+        snprintf(bump, sizeof(bump), "PRAGMA user_version=%d;", v + 1);
+        if (s_exec(self, "BEGIN IMMEDIATE", err) || s_exec(self, s_schema[v], err) ||
+            s_exec(self, bump, err) || s_exec(self, "COMMIT", err)) {
+            rf_error_prefix(err, "creating the schema in %s", state_dir);
+            rf_store_destroy(&self);
+            return NULL;
+        }
+    }
+    return self;
+}
+
+void rf_store_destroy(rf_store **pself)
+{
+    if (!pself || !*pself)
+        return;
+    rf_store *self = *pself;
+    if (self->in_tx)
+        rf_store_rollback(self);
+    for (int i = 0; i < self->ncache; i++)
+        sqlite3_finalize(self->cache[i].stmt);
+    sqlite3_close(self->db);
+    free(self);
+    *pself = NULL;
+}
+
+const char *rf_store_dir(const rf_store *self)
+{
+    return self->dir;
+}
+
+int rf_store_begin(rf_store *self, rf_error *err)
+{
+    if (self->in_tx)
+        return 0;
+    int rc = s_exec(self, "BEGIN IMMEDIATE", err);
+    if (!rc)
+        self->in_tx = 1;
+    return rc;
+}
+
+int rf_store_commit(rf_store *self, rf_error *err)
+{
+    if (!self->in_tx)
+        return 0;
+    int rc = s_exec(self, "COMMIT", err);
+    if (rc) {
+        rf_store_rollback(self);
+        return rc;
+    }
+    self->in_tx = 0;
+    return 0;
+}
+
+void rf_store_rollback(rf_store *self)
+{
+    if (!self->in_tx)
+        return;
+    sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
+    self->in_tx = 0;
+}
+
+int rf_store_next(rf_store *self, const char *counter, uint64_t *out, rf_error *err)
+{
+    static const char *sql = "INSERT INTO meta(key, value) VALUES(?1, 1) ON CONFLICT(key) DO "
+                             "UPDATE SET value = value + 1 RETURNING value";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    sqlite3_bind_text(st, 1, counter, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        rc = s_db_error(self, err, "advancing a counter");
+        s_done(self, st);
+        return rc;
+    }
+    *out = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_step(st);
+    s_done(self, st);
+    return 0;
+}
+
+/* ---- jobs ----------------------------------------------------------------------- */
+
+void rf_store_job_clear(rf_store_job *j)
+{
+    free(j->name);
+    free(j->spec);
+    free(j->spec_name);
+    free(j->model);
+    free(j->output_path);
+    free(j->error);
+    memset(j, 0, sizeof(*j));
+}
+
+int rf_store_job_put(rf_store *self, const rf_store_job *j, rf_error *err)
+{
+    static const char *sql =
+        "INSERT INTO jobs(id, seq, name, spec, spec_name, model, model_hash, state, priority,"
+        " output_path, error, submitted_ms, started_ms, finished_ms, rounds_done)"
+        " VALUES(?1, COALESCE((SELECT seq FROM jobs WHERE id = ?1),"
+        " (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs)), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+        " ?11, ?12, ?13, ?14)"
+        " ON CONFLICT(id) DO UPDATE SET name=?2, spec=?3, spec_name=?4, model=?5,"
+        " model_hash=?6, state=?7, priority=?8, output_path=?9, error=?10, submitted_ms=?11,"
+        " started_ms=?12, finished_ms=?13, rounds_done=?14";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    s_bind_text(st, 1, j->id);
+    s_bind_text(st, 2, j->name);
+    s_bind_text(st, 3, j->spec);
+    s_bind_text(st, 4, j->spec_name);
+    s_bind_text(st, 5, j->model);
+    s_bind_text(st, 6, j->model_hash);
+    sqlite3_bind_int(st, 7, j->state);
+    sqlite3_bind_int(st, 8, j->priority);
+    s_bind_text(st, 9, j->output_path);
+    s_bind_text(st, 10, j->error);
+    sqlite3_bind_int64(st, 11, j->submitted_ms);
+    sqlite3_bind_int64(st, 12, j->started_ms);
+    sqlite3_bind_int64(st, 13, j->finished_ms);
+    sqlite3_bind_int(st, 14, j->rounds_done);
+    return s_step_done(self, st, err, "writing a job");
+}
+
+#define JOB_COLS                                                                         \
+    "id, name, spec, spec_name, model, model_hash, state, priority, output_path, error," \
+    " submitted_ms, started_ms, finished_ms, rounds_done"
+
+static void s_job_row(sqlite3_stmt *st, rf_store_job *j)
+{
+    memset(j, 0, sizeof(*j));
+    s_col_copy(st, 0, j->id, sizeof(j->id));
+    j->name = s_col_dup(st, 1);
+    j->spec = s_col_dup(st, 2);
+    j->spec_name = s_col_dup(st, 3);
+    j->model = s_col_dup(st, 4);
+    s_col_copy(st, 5, j->model_hash, sizeof(j->model_hash));
+    j->state = sqlite3_column_int(st, 6);
+    j->priority = sqlite3_column_int(st, 7);
+    j->output_path = s_col_dup(st, 8);
+    j->error = s_col_dup(st, 9);
+    j->submitted_ms = sqlite3_column_int64(st, 10);
+    j->started_ms = sqlite3_column_int64(st, 11);
+    j->finished_ms = sqlite3_column_int64(st, 12);
+    j->rounds_done = sqlite3_column_int(st, 13);
+}
+
+int rf_store_job_get(rf_store *self, const char *id, rf_store_job *out, rf_error *err)
+{
+    static const char *sql = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    s_bind_text(st, 1, id);
+    int rc = sqlite3_step(st);
+    int out_rc = 0;
+    if (rc == SQLITE_ROW)
+        s_job_row(st, out);
+    else if (rc == SQLITE_DONE)
+        out_rc = rf_error_set(err, RF_ENOTFOUND, "no job %s", id);
+    else
+        out_rc = s_db_error(self, err, "reading a job");
+    s_done(self, st);
+    return out_rc;
+}
+
+int rf_store_job_each(rf_store *self, int (*fn)(void *, const rf_store_job *), void *ctx,
+                      rf_error *err)
+{
+    static const char *sql = "SELECT " JOB_COLS " FROM jobs ORDER BY seq";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rf_store_job j;
+        s_job_row(st, &j);
+        int stop = fn(ctx, &j);
+        rf_store_job_clear(&j);
+        if (stop)
+            break;
+    }
+    int out = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : s_db_error(self, err, "listing jobs");
+    s_done(self, st);
+    return out;
+}
+
+/* ---- tasks ---------------------------------------------------------------------- */
+
+void rf_store_task_clear(rf_store_task *t)
+{
+    free(t->failed_workers);
+    free(t->error);
+    memset(t, 0, sizeof(*t));
+}
+
+int rf_store_task_put(rf_store *self, const rf_store_task *t, rf_error *err)
+{
+    static const char *sql =
+        "INSERT OR REPLACE INTO tasks(id, job_id, kind, unit, step_begin, step_end, state,"
+        " attempt, worker, lease_deadline_ms, failures, failed_workers, result, error)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    s_bind_text(st, 1, t->id);
+    s_bind_text(st, 2, t->job_id);
+    sqlite3_bind_int(st, 3, t->kind);
+    sqlite3_bind_int(st, 4, t->unit);
+    sqlite3_bind_int(st, 5, t->step_begin);
+    sqlite3_bind_int(st, 6, t->step_end);
+    sqlite3_bind_int(st, 7, t->state);
+    sqlite3_bind_int64(st, 8, (sqlite3_int64)t->attempt);
+    s_bind_text(st, 9, t->worker);
+    sqlite3_bind_int64(st, 10, t->lease_deadline_ms);
+    sqlite3_bind_int(st, 11, t->failures);
+    s_bind_text(st, 12, t->failed_workers);
+    s_bind_text(st, 13, t->result);
+    s_bind_text(st, 14, t->error);
+    return s_step_done(self, st, err, "writing a task");
+}
+
+#define TASK_COLS                                                           \
+    "id, job_id, kind, unit, step_begin, step_end, state, attempt, worker," \
+    " lease_deadline_ms, failures, failed_workers, result, error"
+
+static void s_task_row(sqlite3_stmt *st, rf_store_task *t)
+{
+    memset(t, 0, sizeof(*t));
+    s_col_copy(st, 0, t->id, sizeof(t->id));
+    s_col_copy(st, 1, t->job_id, sizeof(t->job_id));
+    t->kind = sqlite3_column_int(st, 2);
+    t->unit = sqlite3_column_int(st, 3);
+    t->step_begin = sqlite3_column_int(st, 4);
+    t->step_end = sqlite3_column_int(st, 5);
+    t->state = sqlite3_column_int(st, 6);
+    t->attempt = (uint64_t)sqlite3_column_int64(st, 7);
+    s_col_copy(st, 8, t->worker, sizeof(t->worker));
+    t->lease_deadline_ms = sqlite3_column_int64(st, 9);
+    t->failures = sqlite3_column_int(st, 10);
+    t->failed_workers = s_col_dup(st, 11);
+    s_col_copy(st, 12, t->result, sizeof(t->result));
+    t->error = s_col_dup(st, 13);
+}
+
+int rf_store_task_get(rf_store *self, const char *id, rf_store_task *out, rf_error *err)
+{
+    static const char *sql = "SELECT " TASK_COLS " FROM tasks WHERE id = ?1";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    s_bind_text(st, 1, id);
+    int rc = sqlite3_step(st);
+    int out_rc = 0;
+    if (rc == SQLITE_ROW)
+        s_task_row(st, out);
+    else if (rc == SQLITE_DONE)
+        out_rc = rf_error_set(err, RF_ENOTFOUND, "no task %s", id);
+    else
+        out_rc = s_db_error(self, err, "reading a task");
+    s_done(self, st);
+    return out_rc;
+}
+
+int rf_store_task_each(rf_store *self, const char *job_id, int (*fn)(void *, const rf_store_task *),
+                       void *ctx, rf_error *err)
+{
+    static const char *sql = "SELECT " TASK_COLS " FROM tasks WHERE job_id = ?1 ORDER BY rowid";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    s_bind_text(st, 1, job_id);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rf_store_task t;
+        s_task_row(st, &t);
+        int stop = fn(ctx, &t);
+        rf_store_task_clear(&t);
+        if (stop)
+            break;
+    }
+    int out = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : s_db_error(self, err, "listing tasks");
+    s_done(self, st);
+    return out;
+}
+
+/* ---- chunks and rounds ---------------------------------------------------------- */
+
+int rf_store_chunk_put(rf_store *self, const rf_store_chunk *c, rf_error *err)
+{
+    static const char *sql =
+        "INSERT OR REPLACE INTO chunks(job_id, timeline, idx, step, round, worker, checkpoint,"
+        " checkpoint_round) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    s_bind_text(st, 1, c->job_id);
+    sqlite3_bind_int(st, 2, c->timeline);
+    sqlite3_bind_int(st, 3, c->index);
+    sqlite3_bind_int(st, 4, c->step);
+    sqlite3_bind_int(st, 5, c->round);
+    s_bind_text(st, 6, c->worker);
+    s_bind_text(st, 7, c->checkpoint);
+    sqlite3_bind_int(st, 8, c->checkpoint_round);
+    return s_step_done(self, st, err, "writing a chunk");
+}
+
+int rf_store_chunk_each(rf_store *self, const char *job_id,
+                        int (*fn)(void *, const rf_store_chunk *), void *ctx, rf_error *err)
+{
+    static const char *sql = "SELECT job_id, timeline, idx, step, round, worker, checkpoint,"
+                             " checkpoint_round FROM chunks WHERE job_id = ?1"
+                             " ORDER BY timeline, idx";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    s_bind_text(st, 1, job_id);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rf_store_chunk c;
+        memset(&c, 0, sizeof(c));
+        s_col_copy(st, 0, c.job_id, sizeof(c.job_id));
+        c.timeline = sqlite3_column_int(st, 1);
+        c.index = sqlite3_column_int(st, 2);
+        c.step = sqlite3_column_int(st, 3);
+        c.round = sqlite3_column_int(st, 4);
+        s_col_copy(st, 5, c.worker, sizeof(c.worker));
+        s_col_copy(st, 6, c.checkpoint, sizeof(c.checkpoint));
+        c.checkpoint_round = sqlite3_column_int(st, 7);
+        if (fn(ctx, &c))
+            break;
+    }
+    int out = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : s_db_error(self, err, "listing chunks");
+    s_done(self, st);
+    return out;
+}
+
+int rf_store_round_put(rf_store *self, const char *job_id, int round, const char *blob_hex,
+                       rf_error *err)
+{
+    static const char *sql = "INSERT OR REPLACE INTO rounds(job_id, round, blob) VALUES(?1,?2,?3)";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    s_bind_text(st, 1, job_id);
+    sqlite3_bind_int(st, 2, round);
+    s_bind_text(st, 3, blob_hex);
+    return s_step_done(self, st, err, "writing a fused round");
+}
+
+int rf_store_round_each(rf_store *self, const char *job_id, int from_round,
+                        int (*fn)(void *, int, const char *), void *ctx, rf_error *err)
+{
+    static const char *sql =
+        "SELECT round, blob FROM rounds WHERE job_id = ?1 AND round >= ?2 ORDER BY round";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    s_bind_text(st, 1, job_id);
+    sqlite3_bind_int(st, 2, from_round);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (fn(ctx, sqlite3_column_int(st, 0), (const char *)sqlite3_column_text(st, 1)))
+            break;
+    int out = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : s_db_error(self, err, "listing rounds");
+    s_done(self, st);
+    return out;
+}
+
+int rf_store_round_prune(rf_store *self, const char *job_id, int before, rf_error *err)
+{
+    static const char *sql = "DELETE FROM rounds WHERE job_id = ?1 AND round < ?2";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    s_bind_text(st, 1, job_id);
+    sqlite3_bind_int(st, 2, before);
+    return s_step_done(self, st, err, "pruning rounds");
+}
+
+/* ---- events --------------------------------------------------------------------- */
+
+int rf_store_event_add(rf_store *self, const char *job_id, int64_t time_ms, const char *level,
+                       const char *text, uint64_t *seq_out, rf_error *err)
+{
+    static const char *sql =
+        "INSERT INTO events(job_id, time_ms, level, text) VALUES(?1, ?2, ?3, ?4)";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    s_bind_text(st, 1, job_id);
+    sqlite3_bind_int64(st, 2, time_ms);
+    s_bind_text(st, 3, level);
+    s_bind_text(st, 4, text);
+    int rc = s_step_done(self, st, err, "writing an event");
+    if (!rc && seq_out)
+        *seq_out = (uint64_t)sqlite3_last_insert_rowid(self->db);
+    return rc;
+}
+
+int rf_store_event_each(rf_store *self, const char *job_id, int64_t since_ms, int limit,
+                        int (*fn)(void *, uint64_t, int64_t, const char *, const char *), void *ctx,
+                        rf_error *err)
+{
+    static const char *sql = "SELECT seq, time_ms, level, text FROM events WHERE job_id = ?1"
+                             " AND time_ms >= ?2 ORDER BY seq LIMIT ?3";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    s_bind_text(st, 1, job_id);
+    sqlite3_bind_int64(st, 2, since_ms);
+    sqlite3_bind_int(st, 3, limit > 0 ? limit : -1);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (fn(ctx, (uint64_t)sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+               (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3)))
+            break;
+    int out = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : s_db_error(self, err, "listing events");
+    s_done(self, st);
+    return out;
+}
+
+/* ---- blobs ---------------------------------------------------------------------- */
+
+int rf_store_blob_path(const rf_store *self, const char *hex, char *buf, size_t cap)
+{
+    rf_hash h;
+    if (rf_hash_from_hex(hex, &h) != 0)
+        return -1;
+    int n = snprintf(buf, cap, "%s/blobs/%.2s/%s", self->dir, hex, hex);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+int rf_store_blob_put(rf_store *self, const void *data, size_t len, const char *job_id,
+                      char hex_out[RF_HASH_HEX], rf_error *err)
+{
+    rf_hash h;
+    rf_blake2b(data, len, &h);
+    rf_hash_to_hex(&h, hex_out);
+    char path[PATH_MAX + 160], dir[PATH_MAX + 16];
+    rf_store_blob_path(self, hex_out, path, sizeof(path));
+    snprintf(dir, sizeof(dir), "%s/blobs/%.2s", self->dir, hex_out);
+    struct stat sb;
+    if (stat(path, &sb) != 0 || (size_t)sb.st_size != len) {
+        int rc = rf_mkdirs(dir, 0700, err);
+        if (!rc)
+            rc = rf_atomic_write(path, data, len, err);
+        if (rc)
+            return rc;
+    }
+    static const char *sql = "INSERT OR IGNORE INTO blobs(hash, job_id, size) VALUES(?1,?2,?3)";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    s_bind_text(st, 1, hex_out);
+    s_bind_text(st, 2, job_id ? job_id : "");
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)len);
+    return s_step_done(self, st, err, "recording a blob");
+}
+
+int rf_store_blob_get(rf_store *self, const char *hex, void **data, size_t *len, rf_error *err)
+{
+    char path[PATH_MAX + 160];
+    if (rf_store_blob_path(self, hex, path, sizeof(path)))
+        return rf_error_set(err, RF_EINVAL, "not a blob name: %.80s", hex);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return rf_error_set(err, RF_ENOTFOUND, "blob %s is missing from %s/blobs: %s", hex,
+                            self->dir, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0) {
+        fclose(f);
+        return rf_error_set(err, RF_EIO, "cannot stat %s", path);
+    }
+    size_t n = (size_t)sb.st_size;
+    unsigned char *buf = malloc(n ? n : 1);
+    if (!buf) {
+        fclose(f);
+        return rf_error_set(err, RF_ENOMEM, "out of memory reading blob %s (%zu bytes)", hex, n);
+    }
+    size_t got = n ? fread(buf, 1, n, f) : 0;
+    fclose(f);
+    rf_hash want, have;
+    rf_hash_from_hex(hex, &want);
+    rf_blake2b(buf, got, &have);
+    if (got != n || !rf_hash_equal(&want, &have)) {
+        free(buf);
+        return rf_error_set(err, RF_EIO,
+                            "blob %s is corrupt on disk (%s): its contents do not match its name",
+                            hex, path);
+    }
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
+int rf_store_blob_gc(rf_store *self, int64_t cutoff_ms, int *removed, rf_error *err)
+{
+    /* states 3, 4, 5: JOB_DONE, JOB_FAILED, JOB_CANCELED of proto/reelfarm.proto */
+    static const char *del_sql =
+        "DELETE FROM blobs WHERE job_id IN (SELECT id FROM jobs WHERE state IN (3, 4, 5)"
+        " AND finished_ms < ?1) RETURNING hash";
+    static const char *ref_sql = "SELECT 1 FROM blobs WHERE hash = ?1 LIMIT 1";
+    int count = 0;
+    int rc = rf_store_begin(self, err);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st = s_stmt(self, del_sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    sqlite3_bind_int64(st, 1, cutoff_ms);
+    char(*hashes)[RF_HASH_HEX] = NULL;
+    size_t n = 0, cap = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            void *p = realloc(hashes, cap * sizeof(*hashes));
+            if (!p)
+                break;
+            hashes = p;
+        }
+        s_col_copy(st, 0, hashes[n], RF_HASH_HEX);
+        n++;
+    }
+    s_done(self, st);
+    rc = rf_store_commit(self, err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        sqlite3_stmt *q = s_stmt(self, ref_sql, err);
+        if (!q)
+            break;
+        s_bind_text(q, 1, hashes[i]);
+        int still = sqlite3_step(q) == SQLITE_ROW;
+        s_done(self, q);
+        char path[PATH_MAX + 160];
+        if (!still && rf_store_blob_path(self, hashes[i], path, sizeof(path)) == 0 &&
+            unlink(path) == 0)
+            count++;
+    }
+    free(hashes);
+    if (removed)
+        *removed = count;
+    return rc;
+}
+
+/* ---- text cache ----------------------------------------------------------------- */
+
+int rf_store_text_get(rf_store *self, const char *model_hash, const char *prompt,
+                      char hex_out[RF_HASH_HEX], rf_error *err)
+{
+    static const char *sql = "SELECT blob FROM text_cache WHERE model_hash = ?1 AND prompt = ?2";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    s_bind_text(st, 1, model_hash);
+    s_bind_text(st, 2, prompt);
+    int rc = sqlite3_step(st);
+    int out = 0;
+    if (rc == SQLITE_ROW)
+        s_col_copy(st, 0, hex_out, RF_HASH_HEX);
+    else if (rc == SQLITE_DONE)
+        out = RF_ENOTFOUND;
+    else
+        out = s_db_error(self, err, "reading the text cache");
+    s_done(self, st);
+    return out;
+}
+
+int rf_store_text_put(rf_store *self, const char *model_hash, const char *prompt,
+                      const char *blob_hex, rf_error *err)
+{
+    static const char *sql =
+        "INSERT OR REPLACE INTO text_cache(model_hash, prompt, blob) VALUES(?1, ?2, ?3)";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    s_bind_text(st, 1, model_hash);
+    s_bind_text(st, 2, prompt);
+    s_bind_text(st, 3, blob_hex);
+    return s_step_done(self, st, err, "writing the text cache");
+}

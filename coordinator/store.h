@@ -1,0 +1,133 @@
+/* store.h - the coordinator's durable state: SQLite (WAL, synchronous=FULL) + blob files.
+ *
+ * Layout of --state DIR: state.db (jobs, tasks, chunks, fused rounds, events, blobs,
+ * text cache, counters) and blobs/<2 hex>/<64 hex> (content-addressed by BLAKE2b-256,
+ * written temp + fsync + rename + directory fsync before their row is committed).
+ * Transitions of one event-loop turn share one transaction: rf_store_begin opens it
+ * (idempotent), rf_store_commit makes it durable; the caller acknowledges nothing to
+ * anyone before the commit returns. Rows are plain structs; strings in them are owned
+ * by the struct and freed with the matching *_clear function. DIR must be a local or
+ * block volume (WAL does not work on NFS).
+ */
+#ifndef RF_STORE_H
+#define RF_STORE_H
+
+#include "error.h"
+#include "hash.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct rf_store rf_store;
+
+#define RF_STORE_ID_MAX 64
+
+/* Opens (creating when needed, mode 0700) the state directory. Refuses a database
+ * written by a newer schema. */
+rf_store *rf_store_open(const char *state_dir, rf_error *err);
+void rf_store_destroy(rf_store **self);
+const char *rf_store_dir(const rf_store *self);
+
+/* Group commit: begin is idempotent within a turn; commit is a no-op when nothing began. */
+int rf_store_begin(rf_store *self, rf_error *err);
+int rf_store_commit(rf_store *self, rf_error *err);
+void rf_store_rollback(rf_store *self);
+
+/* A persistent counter (attempt ids, job numbers): returns the next value (from 1). */
+int rf_store_next(rf_store *self, const char *counter, uint64_t *out, rf_error *err);
+
+/* ---- jobs ----------------------------------------------------------------------- */
+typedef struct rf_store_job {
+    char id[RF_STORE_ID_MAX];
+    char *name, *spec, *spec_name, *model, *output_path, *error;
+    char model_hash[RF_HASH_HEX];
+    int state; /* JobState of proto/reelfarm.proto */
+    int priority;
+    int64_t submitted_ms, started_ms, finished_ms;
+    int rounds_done; /* lockstep rounds fused and committed */
+} rf_store_job;
+
+void rf_store_job_clear(rf_store_job *job);
+/* Inserts or replaces the whole row. */
+int rf_store_job_put(rf_store *self, const rf_store_job *job, rf_error *err);
+/* Loads one job (RF_ENOTFOUND when absent); clear it afterwards. */
+int rf_store_job_get(rf_store *self, const char *id, rf_store_job *out, rf_error *err);
+/* Calls fn for every job in submission order; fn returns nonzero to stop. */
+int rf_store_job_each(rf_store *self, int (*fn)(void *ctx, const rf_store_job *job), void *ctx,
+                      rf_error *err);
+
+/* ---- tasks ---------------------------------------------------------------------- */
+typedef struct rf_store_task {
+    char id[RF_STORE_ID_MAX];
+    char job_id[RF_STORE_ID_MAX];
+    int kind; /* TaskKind */
+    int unit; /* chunk, segment or prompt index, by kind */
+    int step_begin, step_end;
+    int state;        /* UnitState */
+    uint64_t attempt; /* the current attempt id: the ownership fence (0: never dispatched) */
+    char worker[RF_STORE_ID_MAX];
+    int64_t lease_deadline_ms;
+    int failures;
+    char *failed_workers; /* comma-separated worker names that failed it */
+    char result[RF_HASH_HEX];
+    char *error;
+} rf_store_task;
+
+void rf_store_task_clear(rf_store_task *task);
+int rf_store_task_put(rf_store *self, const rf_store_task *task, rf_error *err);
+int rf_store_task_get(rf_store *self, const char *id, rf_store_task *out, rf_error *err);
+int rf_store_task_each(rf_store *self, const char *job_id,
+                       int (*fn)(void *ctx, const rf_store_task *task), void *ctx, rf_error *err);
+
+/* ---- chunks and fused rounds ------------------------------------------------------ */
+typedef struct rf_store_chunk {
+    char job_id[RF_STORE_ID_MAX];
+    int timeline, index;
+    int step;                     /* sampler steps completed */
+    int round;                    /* sync rounds completed */
+    char worker[RF_STORE_ID_MAX]; /* holding the state now ("" if none) */
+    char checkpoint[RF_HASH_HEX]; /* blob of the last full state ("" if none) */
+    int checkpoint_round;
+} rf_store_chunk;
+
+int rf_store_chunk_put(rf_store *self, const rf_store_chunk *chunk, rf_error *err);
+int rf_store_chunk_each(rf_store *self, const char *job_id,
+                        int (*fn)(void *ctx, const rf_store_chunk *chunk), void *ctx,
+                        rf_error *err);
+/* The fused overlaps of one round (a blob), kept until every chunk's checkpoint is newer. */
+int rf_store_round_put(rf_store *self, const char *job_id, int round, const char *blob_hex,
+                       rf_error *err);
+int rf_store_round_each(rf_store *self, const char *job_id, int from_round,
+                        int (*fn)(void *ctx, int round, const char *blob_hex), void *ctx,
+                        rf_error *err);
+/* Forgets rounds < before (their blobs become garbage). */
+int rf_store_round_prune(rf_store *self, const char *job_id, int before, rf_error *err);
+
+/* ---- events (job logs and the watch stream) ------------------------------------- */
+int rf_store_event_add(rf_store *self, const char *job_id, int64_t time_ms, const char *level,
+                       const char *text, uint64_t *seq_out, rf_error *err);
+int rf_store_event_each(rf_store *self, const char *job_id, int64_t since_ms, int limit,
+                        int (*fn)(void *ctx, uint64_t seq, int64_t time_ms, const char *level,
+                                  const char *text),
+                        void *ctx, rf_error *err);
+
+/* ---- blobs ---------------------------------------------------------------------- */
+/* Stores len bytes durably under their BLAKE2b-256 (an existing blob is reused),
+ * records it for job_id ("" for shared blobs), returns the hex name. */
+int rf_store_blob_put(rf_store *self, const void *data, size_t len, const char *job_id,
+                      char hex_out[RF_HASH_HEX], rf_error *err);
+/* Reads a whole blob into a malloc'd buffer (caller frees), verifying its hash. */
+int rf_store_blob_get(rf_store *self, const char *hex, void **data, size_t *len, rf_error *err);
+/* The file path of a blob (for streaming, e.g. a finished video). */
+int rf_store_blob_path(const rf_store *self, const char *hex, char *buf, size_t cap);
+/* Deletes the blobs of jobs that finished before cutoff_ms and are not referenced by a
+ * live job; returns how many files went in *removed. */
+int rf_store_blob_gc(rf_store *self, int64_t cutoff_ms, int *removed, rf_error *err);
+
+/* ---- text-embedding cache (model hash + prompt) -> blob ---------------------------- */
+int rf_store_text_get(rf_store *self, const char *model_hash, const char *prompt,
+                      char hex_out[RF_HASH_HEX], rf_error *err); /* RF_ENOTFOUND on a miss */
+int rf_store_text_put(rf_store *self, const char *model_hash, const char *prompt,
+                      const char *blob_hex, rf_error *err);
+
+#endif

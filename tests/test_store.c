@@ -1,0 +1,271 @@
+/* test_store.c - the coordinator's durable state survives a reopen, and only commits do. */
+#include "coordinator/store.h"
+#include "rf_test.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+static rf_store *s_open(const char *name)
+{
+    char dir[512];
+    rf_test_path(dir, sizeof(dir), name);
+    rf_error err;
+    rf_store *st = rf_store_open(dir, &err);
+    RF_CHECK_MSG(st, "%s", err.msg);
+    return st;
+}
+
+static int s_count_job(void *ctx, const rf_store_job *j)
+{
+    (void)j;
+    ++*(int *)ctx;
+    return 0;
+}
+
+RF_TEST(jobs_survive_reopen_only_when_committed)
+{
+    rf_store *st = s_open("s1");
+    rf_store_job j = {0};
+    snprintf(j.id, sizeof(j.id), "job-1");
+    j.name = "film";
+    j.spec = "name: film\n";
+    j.state = 1;
+    j.priority = 5;
+    j.submitted_ms = 1234;
+    RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0); /* idempotent within a turn */
+    RF_CHECK_EQ_INT(rf_store_job_put(st, &j, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_commit(st, NULL), 0);
+    snprintf(j.id, sizeof(j.id), "job-2");
+    RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_job_put(st, &j, NULL), 0);
+    rf_store_destroy(&st); /* crash before commit: job-2 is lost */
+    RF_CHECK(st == NULL);
+
+    st = s_open("s1");
+    rf_store_job got;
+    RF_CHECK_EQ_INT(rf_store_job_get(st, "job-1", &got, NULL), 0);
+    RF_CHECK_EQ_STR(got.name, "film");
+    RF_CHECK_EQ_STR(got.spec, "name: film\n");
+    RF_CHECK_EQ_INT(got.priority, 5);
+    RF_CHECK_EQ_INT(got.submitted_ms, 1234);
+    rf_store_job_clear(&got);
+    rf_error err;
+    RF_CHECK_EQ_INT(rf_store_job_get(st, "job-2", &got, &err), RF_ENOTFOUND);
+    int n = 0;
+    RF_CHECK_EQ_INT(rf_store_job_each(st, s_count_job, &n, NULL), 0);
+    RF_CHECK_EQ_INT(n, 1);
+    rf_store_destroy(&st);
+}
+
+RF_TEST(counters_are_persistent_and_monotonic)
+{
+    rf_store *st = s_open("s2");
+    uint64_t a, b, c;
+    RF_CHECK_EQ_INT(rf_store_next(st, "attempt", &a, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_next(st, "attempt", &b, NULL), 0);
+    RF_CHECK_EQ_INT(a, 1);
+    RF_CHECK_EQ_INT(b, 2);
+    rf_store_destroy(&st);
+    st = s_open("s2");
+    RF_CHECK_EQ_INT(rf_store_next(st, "attempt", &c, NULL), 0);
+    RF_CHECK_EQ_INT(c, 3);
+    RF_CHECK_EQ_INT(rf_store_next(st, "job", &c, NULL), 0);
+    RF_CHECK_EQ_INT(c, 1);
+    rf_store_destroy(&st);
+}
+
+static int s_task_cb(void *ctx, const rf_store_task *t)
+{
+    rf_store_task *out = ctx;
+    *out = *t;
+    out->failed_workers = t->failed_workers ? strdup(t->failed_workers) : NULL;
+    out->error = t->error ? strdup(t->error) : NULL;
+    return 0;
+}
+
+RF_TEST(tasks_round_trip)
+{
+    rf_store *st = s_open("s3");
+    rf_store_task t = {0};
+    snprintf(t.id, sizeof(t.id), "job-1/denoise/0");
+    snprintf(t.job_id, sizeof(t.job_id), "job-1");
+    t.kind = 3;
+    t.unit = 2;
+    t.step_begin = 4;
+    t.step_end = 8;
+    t.state = 2;
+    t.attempt = 77;
+    snprintf(t.worker, sizeof(t.worker), "w1");
+    t.lease_deadline_ms = 99999;
+    t.failures = 1;
+    t.failed_workers = "w0";
+    t.error = "out of memory on w0";
+    RF_CHECK_EQ_INT(rf_store_task_put(st, &t, NULL), 0);
+    rf_store_task got = {0};
+    RF_CHECK_EQ_INT(rf_store_task_each(st, "job-1", s_task_cb, &got, NULL), 0);
+    RF_CHECK_EQ_STR(got.id, "job-1/denoise/0");
+    RF_CHECK_EQ_INT(got.attempt, 77);
+    RF_CHECK_EQ_INT(got.step_end, 8);
+    RF_CHECK_EQ_STR(got.worker, "w1");
+    RF_CHECK_EQ_STR(got.failed_workers, "w0");
+    RF_CHECK_EQ_STR(got.error, "out of memory on w0");
+    rf_store_task_clear(&got);
+    t.attempt = 78;
+    t.failed_workers = NULL;
+    RF_CHECK_EQ_INT(rf_store_task_put(st, &t, NULL), 0); /* replace */
+    RF_CHECK_EQ_INT(rf_store_task_get(st, t.id, &got, NULL), 0);
+    RF_CHECK_EQ_INT(got.attempt, 78);
+    RF_CHECK(got.failed_workers == NULL);
+    rf_store_task_clear(&got);
+    rf_store_destroy(&st);
+}
+
+static int s_round_cb(void *ctx, int round, const char *hex)
+{
+    (void)hex;
+    int *rounds = ctx;
+    rounds[rounds[0] + 1] = round;
+    rounds[0]++;
+    return 0;
+}
+
+RF_TEST(rounds_kept_until_pruned)
+{
+    rf_store *st = s_open("s4");
+    char hex[RF_HASH_HEX];
+    RF_CHECK_EQ_INT(rf_store_blob_put(st, "fused", 5, "job-1", hex, NULL), 0);
+    for (int r = 0; r < 6; r++)
+        RF_CHECK_EQ_INT(rf_store_round_put(st, "job-1", r, hex, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_round_prune(st, "job-1", 4, NULL), 0);
+    int rounds[16] = {0};
+    RF_CHECK_EQ_INT(rf_store_round_each(st, "job-1", 0, s_round_cb, rounds, NULL), 0);
+    RF_CHECK_EQ_INT(rounds[0], 2);
+    RF_CHECK_EQ_INT(rounds[1], 4);
+    RF_CHECK_EQ_INT(rounds[2], 5);
+    rf_store_chunk c = {0};
+    snprintf(c.job_id, sizeof(c.job_id), "job-1");
+    c.index = 3;
+    c.step = 10;
+    snprintf(c.checkpoint, sizeof(c.checkpoint), "%s", hex);
+    RF_CHECK_EQ_INT(rf_store_chunk_put(st, &c, NULL), 0);
+    rf_store_destroy(&st);
+}
+
+static int s_event_cb(void *ctx, uint64_t seq, int64_t t, const char *level, const char *text)
+{
+    (void)seq;
+    (void)t;
+    (void)level;
+    char *buf = ctx;
+    strcat(buf, text);
+    strcat(buf, ";");
+    return 0;
+}
+
+RF_TEST(events_in_order_with_since_and_limit)
+{
+    rf_store *st = s_open("s5");
+    RF_CHECK_EQ_INT(rf_store_event_add(st, "j", 10, "info", "queued", NULL, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_event_add(st, "j", 20, "info", "running", NULL, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_event_add(st, "j", 30, "warn", "worker lost", NULL, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_event_add(st, "k", 30, "info", "other job", NULL, NULL), 0);
+    char buf[256] = "";
+    RF_CHECK_EQ_INT(rf_store_event_each(st, "j", 15, 0, s_event_cb, buf, NULL), 0);
+    RF_CHECK_EQ_STR(buf, "running;worker lost;");
+    buf[0] = '\0';
+    RF_CHECK_EQ_INT(rf_store_event_each(st, "j", 0, 1, s_event_cb, buf, NULL), 0);
+    RF_CHECK_EQ_STR(buf, "queued;");
+    rf_store_destroy(&st);
+}
+
+RF_TEST(blobs_are_content_addressed_and_verified)
+{
+    rf_store *st = s_open("s6");
+    char a[RF_HASH_HEX], b[RF_HASH_HEX];
+    RF_CHECK_EQ_INT(rf_store_blob_put(st, "hello", 5, "j", a, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put(st, "hello", 5, "k", b, NULL), 0);
+    RF_CHECK_EQ_STR(a, b);
+    void *data;
+    size_t len;
+    RF_CHECK_EQ_INT(rf_store_blob_get(st, a, &data, &len, NULL), 0);
+    RF_CHECK(len == 5 && memcmp(data, "hello", 5) == 0);
+    free(data);
+    char path[1024];
+    RF_CHECK_EQ_INT(rf_store_blob_path(st, a, path, sizeof(path)), 0);
+    RF_CHECK_EQ_INT(rf_test_write_file(path, "jello", 5), 0); /* bit rot */
+    rf_error err;
+    RF_CHECK_EQ_INT(rf_store_blob_get(st, a, &data, &len, &err), RF_EIO);
+    RF_CHECK_CONTAINS(err.msg, "corrupt");
+    RF_CHECK_EQ_INT(rf_store_blob_get(st, "zz", &data, &len, &err), RF_EINVAL);
+    rf_store_destroy(&st);
+}
+
+RF_TEST(gc_removes_blobs_of_old_finished_jobs_only)
+{
+    rf_store *st = s_open("s7");
+    rf_store_job j = {0};
+    snprintf(j.id, sizeof(j.id), "old");
+    j.state = 3; /* done */
+    j.finished_ms = 100;
+    RF_CHECK_EQ_INT(rf_store_job_put(st, &j, NULL), 0);
+    snprintf(j.id, sizeof(j.id), "live");
+    j.state = 2; /* running */
+    j.finished_ms = 0;
+    RF_CHECK_EQ_INT(rf_store_job_put(st, &j, NULL), 0);
+    char only_old[RF_HASH_HEX], shared[RF_HASH_HEX], live[RF_HASH_HEX];
+    RF_CHECK_EQ_INT(rf_store_blob_put(st, "only old", 8, "old", only_old, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put(st, "shared", 6, "old", shared, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put(st, "shared", 6, "live", shared, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put(st, "live", 4, "live", live, NULL), 0);
+    int removed = -1;
+    RF_CHECK_EQ_INT(rf_store_blob_gc(st, 1000, &removed, NULL), 0);
+    RF_CHECK_EQ_INT(removed, 1);
+    void *data;
+    size_t len;
+    RF_CHECK_EQ_INT(rf_store_blob_get(st, only_old, &data, &len, NULL), RF_ENOTFOUND);
+    RF_CHECK_EQ_INT(rf_store_blob_get(st, shared, &data, &len, NULL), 0);
+    free(data);
+    RF_CHECK_EQ_INT(rf_store_blob_get(st, live, &data, &len, NULL), 0);
+    free(data);
+    rf_store_destroy(&st);
+}
+
+RF_TEST(text_cache)
+{
+    rf_store *st = s_open("s8");
+    char hex[RF_HASH_HEX];
+    RF_CHECK_EQ_INT(rf_store_text_get(st, "m1", "a red circle", hex, NULL), RF_ENOTFOUND);
+    RF_CHECK_EQ_INT(rf_store_text_put(st, "m1", "a red circle", "abc", NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_text_get(st, "m1", "a red circle", hex, NULL), 0);
+    RF_CHECK_EQ_STR(hex, "abc");
+    RF_CHECK_EQ_INT(rf_store_text_get(st, "m2", "a red circle", hex, NULL), RF_ENOTFOUND);
+    rf_store_destroy(&st);
+}
+
+RF_TEST(state_dir_is_private_and_wal)
+{
+    rf_store *st = s_open("s9");
+    struct stat sb;
+    RF_CHECK_EQ_INT(stat(rf_store_dir(st), &sb), 0);
+    RF_CHECK_EQ_INT(sb.st_mode & 0777, 0700);
+    rf_store_destroy(&st);
+    char path[600];
+    rf_test_path(path, sizeof(path), "s9/state.db");
+    sqlite3 *db;
+    RF_CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q;
+    RF_CHECK_EQ_INT(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
+    RF_CHECK_EQ_INT(sqlite3_step(q), SQLITE_ROW);
+    RF_CHECK_EQ_STR((const char *)sqlite3_column_text(q, 0), "wal");
+    sqlite3_finalize(q);
+    sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL, NULL);
+    sqlite3_close(db);
+    rf_error err;
+    char dir[512];
+    rf_test_path(dir, sizeof(dir), "s9");
+    RF_CHECK(rf_store_open(dir, &err) == NULL);
+    RF_CHECK_CONTAINS(err.msg, "newer reelfarm");
+}
