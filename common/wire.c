@@ -9,10 +9,10 @@
  */
 #include "wire.h"
 
+#include "hash.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 #include <zmq.h>
 
 _Static_assert((int)REELFARM__DTYPE__DTYPE_F32 == RF_DTYPE_F32, "dtype F32");
@@ -224,7 +224,7 @@ int rf_wire_send(void *sock, const rf_wire_msg *msg, rf_error *err)
         d->frame_axis = b->frame_axis;
         d->frame_start = b->frame_start;
         d->byte_length = b->len;
-        d->xxh64 = XXH64(b->data, b->len, 0);
+        d->xxh64 = rf_xxh64(b->data, b->len, 0);
         ptrs[i] = d;
     }
 
@@ -451,7 +451,7 @@ static int s_check_blobs(rf_wire_msg *out, struct rf_wire_rx *rx, size_t first, 
                                 "wire recv: blob '%.64s': frame_axis %d outside -1..%d", d->name,
                                 (int)d->frame_axis, (int)d->n_shape - 1);
         const void *data = zmq_msg_data(f);
-        uint64_t h = XXH64(data, flen, 0);
+        uint64_t h = rf_xxh64(data, flen, 0);
         if (h != d->xxh64)
             return rf_error_set(err, RF_EPROTO,
                                 "wire recv: blob '%.64s': checksum mismatch (xxh64 %016llx, "
