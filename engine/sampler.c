@@ -324,7 +324,7 @@ static void s_unipc_coef(double s0, double t, double *a, double *b, double *c, d
     *h = s_lambda(t) - s_lambda(s0);
     double hh = -*h;
     double phi1 = expm1(hh); /* e^{-h} - 1 */
-    double bh = expm1(hh);   /* B(h), "bh2" */
+    double bh = phi1;        /* B(h) = expm1(-h) ("bh2"): the same number as phi1 */
     double phik = phi1 / hh - 1.0;
     *b1 = phik * 1.0 / bh;
     phik = phik / hh - 0.5;
