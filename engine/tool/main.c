@@ -1,0 +1,53 @@
+/* main.c - reelfarm-engine: command-line access to the engine, one subcommand per file.
+ *
+ * `reelfarm-engine <command> [options]`; the commands are listed in commands.h (one line
+ * each) and implemented in cmd_<name>.c. This file only dispatches and prints the list.
+ * Exit status: 0 success, 1 the command failed, 2 usage error.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#define RF_CMD(name, summary) int rf_cmd_##name(int argc, char **argv);
+#include "commands.h"
+#undef RF_CMD
+
+typedef struct {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} s_cmd;
+
+static const s_cmd s_cmds[] = {
+#define RF_CMD(name, summary) {#name, summary, rf_cmd_##name},
+#include "commands.h"
+#undef RF_CMD
+};
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "reelfarm-engine: run parts of the reelfarm engine (the Wan2.1 model) by hand.\n\n"
+            "usage: reelfarm-engine <command> [options]\n"
+            "       reelfarm-engine <command> --help   (details and examples of one command)\n\n"
+            "commands:\n");
+    for (size_t i = 0; i < sizeof(s_cmds) / sizeof(s_cmds[0]); i++)
+        fprintf(out, "  %-12s %s\n", s_cmds[i].name, s_cmds[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        s_usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        s_usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(s_cmds) / sizeof(s_cmds[0]); i++)
+        if (!strcmp(argv[1], s_cmds[i].name))
+            return s_cmds[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "reelfarm-engine: unknown command '%s'\n\n", argv[1]);
+    s_usage(stderr);
+    return 2;
+}
