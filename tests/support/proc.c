@@ -266,7 +266,9 @@ char *rf_proc_log(const rf_proc *self, size_t *len)
         return NULL;
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
-    while (buf) {
+    for (;;) {
+        if (!buf)
+            break;
         if (n + 1 >= cap) {
             char *nb = realloc(buf, cap * 2);
             if (!nb) {
