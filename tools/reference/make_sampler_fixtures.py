@@ -45,6 +45,46 @@ def main():
         st_io.write(os.path.join(out, name + ".safetensors"),
                     {"A": A, "bias": bias, "traj": xs, "t": ts, "sigmas": s.sig}, meta)
         print("%s: %d steps, final |x| %.4f" % (name, steps, float(np.abs(xs[-1]).mean())))
+    dit_dir = os.path.join(root, "tests", "fixtures", "dit")
+    if os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)), "wan_dit.py")) \
+            and os.path.isdir(os.path.join(dit_dir, "official")):
+        dit_cases(dit_dir, out)
+    else:
+        print("no tiny DiT reference (tools/reference/wan_dit.py, tests/fixtures/dit/official): "
+              "DiT trajectories not written")
+
+
+# name, sampler, steps, shift, guidance: a short schedule with the tiny DiT and CFG
+DIT_CASES = [("dit_unipc", "unipc", 4, 5.0, 5.0), ("dit_dpmpp", "dpm++", 4, 3.0, 4.0),
+             ("dit_euler", "euler", 4, 5.0, 5.0)]
+
+
+def dit_cases(dit_dir, out):
+    """Trajectories with the MAIN tiny DiT (official/, f32 weights): start latent
+    io.safetensors x[0], conditional context io context[0], unconditional context[1]."""
+    import torch
+    import st
+    import wan_dit
+    torch.set_num_threads(1)
+    p, cfg, _ = wan_dit.load_model(os.path.join(dit_dir, "official"))
+    io, _ = st.load(os.path.join(dit_dir, "io.safetensors"))
+    x0 = np.asarray(io["x"][0], np.float32)
+    ctx = torch.from_numpy(np.asarray(io["context"], np.float32))
+
+    def model(x, t):
+        with torch.no_grad():
+            v = wan_dit.forward(p, cfg, torch.from_numpy(x), torch.from_numpy(t), ctx[:x.shape[0]])
+        return v.numpy().astype(np.float32)
+
+    for name, kind, steps, shift, g in DIT_CASES:
+        s = Sampler(kind, steps, shift, True, g)
+        xs, ts = trajectory(s, model, x0)
+        meta = {"sampler": kind, "steps": steps, "shift": repr(shift), "cfg": 1,
+                "guidance": repr(g), "model": "dit/official",
+                "inputs": "dit/io.safetensors: x[0] start, context[0] cond, context[1] uncond"}
+        st_io.write(os.path.join(out, name + ".safetensors"),
+                    {"traj": xs, "t": ts, "sigmas": s.sig}, meta)
+        print("%s: %d steps, final |x| %.4f" % (name, steps, float(np.abs(xs[-1]).mean())))
 
 
 if __name__ == "__main__":
