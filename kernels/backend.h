@@ -95,6 +95,14 @@ typedef struct rf_backend_ops {
                     rf_error *err);
     int (*unpatchify)(void *ctx, rf_tensor *y, const rf_tensor *x, int pt, int ph, int pw,
                       rf_error *err);
+    /* T5 relative position bias band y [H, Lq+Lk-1] from table [buckets, H] (ops.h). */
+    int (*rel_pos_bias)(void *ctx, rf_tensor *y, const rf_tensor *table, int64_t lq,
+                        int bidirectional, int64_t max_distance, rf_error *err);
+    /* Attention plus a relative bias band (ops.h rf_op_attention_relbias). */
+    size_t (*scratch_attention_relbias)(void *ctx, int64_t head_dim);
+    int (*attention_relbias)(void *ctx, rf_tensor *out, const rf_tensor *q, const rf_tensor *k,
+                             const rf_tensor *v, const rf_tensor *key_mask, const rf_tensor *rel,
+                             float scale, rf_arena *scratch, rf_error *err);
     /* New entries go here, at the end (see the header comment). */
 } rf_backend_ops;
 

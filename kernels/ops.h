@@ -94,4 +94,25 @@ int rf_op_patchify(rf_backend *be, rf_tensor *y, const rf_tensor *x, int pt, int
 int rf_op_unpatchify(rf_backend *be, rf_tensor *y, const rf_tensor *x, int pt, int ph, int pw,
                      rf_error *err);
 
+/* T5 relative position buckets of offset rel = key - query: half the buckets per
+ * direction when bidirectional, exact below num_buckets/4 (/2 one-way), then logarithmic
+ * up to max_distance, then the last bucket (T5 / umT5; host helper, kernels/relpos.c). */
+int64_t rf_rel_pos_bucket(int64_t rel, int64_t num_buckets, int bidirectional,
+                          int64_t max_distance);
+/* Relative position bias band: table [NB, H] F32 (an Embedding(num_buckets, heads)
+ * weight), y [H, N] F32 with N = lq + lk - 1 >= lq >= 1:
+ * y[h, r] = table[rf_rel_pos_bucket(r - (lq - 1), NB, bidirectional, max_distance), h],
+ * i.e. the bias of query i and key j sits at r = j - i + lq - 1. NB >= 4 (>= 2 one-way)
+ * and max_distance > the exact range. */
+int rf_op_rel_pos_bias(rf_backend *be, rf_tensor *y, const rf_tensor *table, int64_t lq,
+                       int bidirectional, int64_t max_distance, rf_error *err);
+/* rf_op_attention with an additive relative bias: logits[b,h,i,j] = scale q.k +
+ * rel[h, j - i + Lq - 1] (rel F32 [H, Lq + Lk - 1], from rf_op_rel_pos_bias), then the
+ * key mask and softmax as in rf_op_attention. T5 uses scale 1. Scratch:
+ * rf_op_attention_relbias_scratch bytes. */
+int rf_op_attention_relbias(rf_backend *be, rf_tensor *out, const rf_tensor *q, const rf_tensor *k,
+                            const rf_tensor *v, const rf_tensor *key_mask, const rf_tensor *rel,
+                            float scale, rf_arena *scratch, rf_error *err);
+size_t rf_op_attention_relbias_scratch(rf_backend *be, int64_t head_dim);
+
 #endif

@@ -6,4 +6,8 @@
  * print its own --help). main.c expands this list into declarations and the table.
  * No include guard on purpose: the file is included twice with different RF_CMD.
  */
+#ifndef RF_CMD /* only for tools that read this file alone (cppcheck) */
+#define RF_CMD(name, summary)
+#endif
 RF_CMD(info, "show the compute backend, threads and BLAS this build uses")
+RF_CMD(tokenize, "print a prompt's token ids (umT5 SentencePiece, </s> included)")

@@ -201,6 +201,9 @@ static const rf_backend_ops s_cpu_ops = {
     .gated_add = rf_cpu_gated_add,
     .patchify = rf_cpu_patchify,
     .unpatchify = rf_cpu_unpatchify,
+    .rel_pos_bias = rf_cpu_rel_pos_bias,
+    .scratch_attention_relbias = rf_cpu_scratch_attention_relbias,
+    .attention_relbias = rf_cpu_attention_relbias,
 };
 
 rf_backend *rf_backend_cpu_new(int threads, rf_error *err)

@@ -76,6 +76,12 @@ int rf_cpu_gated_add(void *ctx, rf_tensor *x, const rf_tensor *y, const rf_tenso
                      int gate_idx, rf_error *err);
 int rf_cpu_patchify(void *ctx, rf_tensor *y, const rf_tensor *x, int pt, int ph, int pw,
                     rf_error *err);
+int rf_cpu_rel_pos_bias(void *ctx, rf_tensor *y, const rf_tensor *table, int64_t lq,
+                        int bidirectional, int64_t max_distance, rf_error *err);
+size_t rf_cpu_scratch_attention_relbias(void *ctx, int64_t head_dim);
+int rf_cpu_attention_relbias(void *ctx, rf_tensor *out, const rf_tensor *q, const rf_tensor *k,
+                             const rf_tensor *v, const rf_tensor *key_mask, const rf_tensor *rel,
+                             float scale, rf_arena *scratch, rf_error *err);
 int rf_cpu_unpatchify(void *ctx, rf_tensor *y, const rf_tensor *x, int pt, int ph, int pw,
                       rf_error *err);
 
