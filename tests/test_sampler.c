@@ -2,6 +2,7 @@
  * the schedule bit for bit, CFG as one batch-2 call, resume from a saved state equal to
  * never stopping, and refusals (wrong state, finished state, model errors). */
 #include "chunk_state.h"
+#include "fusion.h"
 #include "rf_test.h"
 #include "safetensors.h"
 #include "sampler.h"
@@ -290,6 +291,107 @@ RF_TEST(wrong_states_and_model_errors_are_refused)
     RF_CHECK(rf_sampler_new(&bad, s_shape, &err) == NULL);
     int64_t zero[4] = {C, 0, NH, NW};
     RF_CHECK(rf_sampler_new(&fx.cfg, zero, &err) == NULL);
+    rf_sampler_destroy(&smp);
+    s_free(&fx);
+}
+
+/* Two chunks of a 5-frame timeline, windows [0,3) and [2,5), each with its own sampler,
+ * fused after every step (lockstep). The toy model acts per frame, so a chunk run on
+ * the same global noise must equal the whole-timeline run bit for bit: fusing chunks
+ * that agree changes nothing, for every tensor of the solver's history. */
+RF_TEST(lockstep_chunks_with_fusion_equal_the_whole_timeline)
+{
+    fixture fx;
+    s_load(&fx, "unipc");
+    const int T = 5, CW = 3;
+    const size_t sp = NH * NW;
+    float *whole = malloc((size_t)C * T * sp * sizeof(float));
+    for (int c = 0; c < C; c++) /* global noise: frame f of the timeline */
+        for (int f = 0; f < T; f++)
+            for (size_t p = 0; p < sp; p++)
+                whole[((size_t)c * T + (size_t)f) * sp + p] =
+                    fx.traj[((size_t)c * NF + (size_t)(f % NF)) * sp + p] *
+                    (1.0f + 0.1f * (float)f);
+    const char *kinds[3] = {"unipc", "dpm++", "euler"};
+    for (int k = 0; k < 3; k++) {
+        rf_error err = {0};
+        rf_sampler_config cfg = {RF_SAMPLER_UNIPC, 6, 5.0, 1, 5.0};
+        RF_CHECK_EQ_INT(rf_sampler_kind_parse(kinds[k], &cfg.kind, &err), 0);
+        int64_t shw[4] = {C, T, NH, NW}, shc[4] = {C, CW, NH, NW};
+        rf_sampler *sw = rf_sampler_new(&cfg, shw, &err), *sc = rf_sampler_new(&cfg, shc, &err);
+        rf_chunk_state *ref = rf_sampler_state_new(sw, whole, 0, &err);
+        RF_CHECK_EQ_INT(rf_sampler_run(sw, ref, -1, s_toy, &fx.model, &err), 0);
+        rf_chunk_state *ch[2];
+        for (int i = 0; i < 2; i++) {
+            int64_t f0 = i * 2;
+            float *x = malloc((size_t)C * CW * sp * sizeof(float));
+            for (int c = 0; c < C; c++)
+                memcpy(x + (size_t)c * CW * sp, whole + ((size_t)c * T + (size_t)f0) * sp,
+                       (size_t)CW * sp * sizeof(float));
+            ch[i] = rf_sampler_state_new(sc, x, f0, &err);
+            free(x);
+        }
+        for (int s = 0; s < cfg.steps; s++) {
+            rf_chunk_state *arrive[2] = {ch[1], ch[0]};
+            for (int i = 0; i < 2; i++)
+                RF_CHECK_EQ_INT(rf_sampler_step(sc, ch[i], s_toy, &fx.model, &err), 0);
+            RF_CHECK_MSG(rf_fusion_fuse(arrive, 2, RF_FUSION_LINEAR, &err) == 0, "%s", err.msg);
+        }
+        for (int t = 0; t < ref->ntensors; t++) {
+            const rf_cs_tensor *w = &ref->tensors[t];
+            for (int i = 0; i < 2; i++) {
+                const rf_cs_tensor *ct = rf_chunk_state_tensor(ch[i], w->name);
+                RF_CHECK(ct);
+                for (int c = 0; c < C; c++)
+                    RF_CHECK_MSG(memcmp(ct->data + (size_t)c * CW * sp,
+                                        w->data + ((size_t)c * T + (size_t)(i * 2)) * sp,
+                                        (size_t)CW * sp * sizeof(float)) == 0,
+                                 "%s: chunk %d tensor %s differs from the whole run", kinds[k], i,
+                                 w->name);
+            }
+        }
+        /* a chunk one step ahead is refused by the fusion */
+        rf_chunk_state_set_i64(ch[0], "step", 5, NULL);
+        RF_CHECK_EQ_INT(rf_fusion_fuse(ch, 2, RF_FUSION_LINEAR, &err), RF_EINVAL);
+        RF_CHECK_CONTAINS(err.msg, "'step'");
+        for (int i = 0; i < 2; i++)
+            rf_chunk_state_destroy(&ch[i]);
+        rf_chunk_state_destroy(&ref);
+        rf_sampler_destroy(&sw);
+        rf_sampler_destroy(&sc);
+    }
+    free(whole);
+    s_free(&fx);
+}
+
+/* Chunks that disagree (each sees a different model) end every round agreeing on the
+ * shared frame, in the latent and in every history tensor. */
+RF_TEST(lockstep_fusion_makes_disagreeing_chunks_agree)
+{
+    fixture fx;
+    s_load(&fx, "unipc");
+    toy other = fx.model;
+    for (int c = 0; c < 2 * C; c++)
+        other.bias[c] += 0.5f;
+    rf_error err = {0};
+    rf_sampler_config cfg = {RF_SAMPLER_UNIPC, 5, 5.0, 1, 5.0};
+    rf_sampler *smp = rf_sampler_new(&cfg, s_shape, &err);
+    rf_chunk_state *a = rf_sampler_state_new(smp, fx.traj, 0, &err);
+    rf_chunk_state *b = rf_sampler_state_new(smp, fx.traj, 2, &err); /* shares frame 2 */
+    rf_chunk_state *both[2] = {a, b};
+    const size_t sp = NH * NW;
+    for (int s = 0; s < cfg.steps; s++) {
+        RF_CHECK_EQ_INT(rf_sampler_step(smp, a, s_toy, &fx.model, &err), 0);
+        RF_CHECK_EQ_INT(rf_sampler_step(smp, b, s_toy, &other, &err), 0);
+        RF_CHECK_EQ_INT(rf_fusion_fuse(both, 2, RF_FUSION_COSINE, &err), 0);
+        for (int t = 0; t < a->ntensors; t++)
+            for (int c = 0; c < C; c++) /* a's frame 2 is b's frame 0 */
+                RF_CHECK(memcmp(a->tensors[t].data + ((size_t)c * NF + 2) * sp,
+                                b->tensors[t].data + ((size_t)c * NF) * sp,
+                                sp * sizeof(float)) == 0);
+    }
+    rf_chunk_state_destroy(&a);
+    rf_chunk_state_destroy(&b);
     rf_sampler_destroy(&smp);
     s_free(&fx);
 }
