@@ -200,7 +200,8 @@ $(B)/bin/reelctl: $(call obj,cli/main.c) $(LIB_CLI) $(LIB_COMMON)
 $(B)/tests/%: $(B)/obj/tests/%.o $(TEST_SUPPORT_OBJS) $(ALL_LIBS)
 	$(link)
 
-$(B)/bench/%: $(B)/obj/tests/bench/%.o $(TEST_SUPPORT_OBJS) $(ALL_LIBS)
+# Benchmarks have their own main(): they link the libraries, not the test harness.
+$(B)/bench/%: $(B)/obj/tests/bench/%.o $(ALL_LIBS)
 	$(link)
 
 # Tests run serially after everything is built: process-level tests start real binaries.

@@ -11,3 +11,4 @@
 #endif
 RF_CMD(info, "show the compute backend, threads and BLAS this build uses")
 RF_CMD(tokenize, "print a prompt's token ids (umT5 SentencePiece, </s> included)")
+RF_CMD(t5, "run the umT5 text encoder on ids or a prompt, write the context tensor")
