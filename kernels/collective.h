@@ -46,6 +46,8 @@ typedef struct rf_comm_group rf_comm_group;
 rf_comm_group *rf_comm_cpu_group_new(int size, rf_error *err);
 /* Rank r's handle (valid while the group lives). */
 rf_comm *rf_comm_cpu_rank(rf_comm_group *g, int rank);
+/* Clears an abort so the group can be used again (no rank may be inside a collective). */
+void rf_comm_cpu_group_reset(rf_comm_group *g);
 /* Frees the group (no rank may be inside a collective); NULLs *g; safe on NULL. */
 void rf_comm_cpu_group_destroy(rf_comm_group **g);
 

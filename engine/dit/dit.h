@@ -71,7 +71,7 @@ size_t rf_dit_arena_bytes(const rf_dit *d, int64_t batch, int64_t tokens);
  * tensor parallelism every rank calls it with the same inputs (v may be NULL on ranks
  * other than 0). Allocates nothing. */
 int rf_dit_forward(rf_dit *d, int64_t batch, int64_t frames, int64_t height, int64_t width,
-                   const float *x, const float *t, const float *context, int64_t ctx_len,
-                   float *v, rf_error *err);
+                   const float *x, const float *t, const float *context, int64_t ctx_len, float *v,
+                   rf_error *err);
 
 #endif

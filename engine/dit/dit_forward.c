@@ -39,11 +39,11 @@ static int s_take(s_alloc *al, rf_tensor *t, rf_dtype dt, int nd, const int64_t 
     return rf_arena_tensor(al->arena, t, dt, nd, sh, what, err);
 }
 
-#define TAKE(t, dt, nd, ...)                                                         \
-    do {                                                                             \
-        int64_t sh_[] = {__VA_ARGS__};                                               \
+#define TAKE(t, dt, nd, ...)                                                       \
+    do {                                                                           \
+        int64_t sh_[] = {__VA_ARGS__};                                             \
         if ((rc = s_take(al, &A->t, dt, nd, sh_, "dit activation " #t, err)) != 0) \
-            return rc;                                                               \
+            return rc;                                                             \
     } while (0)
 
 static size_t s_op_scratch(const rf_dit *d, int64_t B, int64_t T)
@@ -52,9 +52,10 @@ static size_t s_op_scratch(const rf_dit *d, int64_t B, int64_t T)
     size_t s = rf_op_attention_scratch(d->be, B, T, T, d->heads_l, c->head_dim);
     size_t s2 = rf_op_attention_scratch(d->be, B, T, c->text_len, d->heads_l, c->head_dim);
     s = s2 > s ? s2 : s;
-    const rf_tensor *ws[] = {&d->patch.w, &d->text0.w, &d->text2.w, &d->time0.w, &d->time2.w,
-                             &d->tproj.w, &d->head.w,  &d->blocks[0].sa_q.w,
-                             &d->blocks[0].sa_o.w, &d->blocks[0].ffn1.w, &d->blocks[0].ffn2.w};
+    const rf_tensor *ws[] = {&d->patch.w,          &d->text0.w,          &d->text2.w,
+                             &d->time0.w,          &d->time2.w,          &d->tproj.w,
+                             &d->head.w,           &d->blocks[0].sa_q.w, &d->blocks[0].sa_o.w,
+                             &d->blocks[0].ffn1.w, &d->blocks[0].ffn2.w};
     for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++) {
         size_t l = rf_op_linear_scratch(d->be, ws[i], ws[i]);
         s = l > s ? l : s;
@@ -90,7 +91,7 @@ static int s_layout(const rf_dit *d, int64_t B, int64_t T, s_alloc *al, s_acts *
     TAKE(v, RF_DTYPE_F32, 4, B, T, hl, dh);
     TAKE(a, RF_DTYPE_F32, 4, B, T, hl, dh);
     TAKE(o, RF_DTYPE_F32, 3, B, T, dim);
-    TAKE(ss, RF_DTYPE_F32, 1, B *(T > Lt ? T : Lt));
+    TAKE(ss, RF_DTYPE_F32, 1, B * (T > Lt ? T : Lt));
     TAKE(ck, RF_DTYPE_F32, 4, B, Lt, hl, dh);
     TAKE(cv, RF_DTYPE_F32, 4, B, Lt, hl, dh);
     TAKE(f, RF_DTYPE_F32, 3, B, T, d->ffn_l);
@@ -122,8 +123,8 @@ int rf_dit_reserve(rf_dit *d, int64_t max_batch, int64_t max_tokens, rf_error *e
     size_t bytes = rf_dit_arena_bytes(d, max_batch, max_tokens);
     d->arena = rf_arena_new(d->be, bytes, err);
     if (!d->arena)
-        return rf_error_prefix(err, "dit: scratch for batch %lld x %lld tokens", (long long)max_batch,
-                               (long long)max_tokens);
+        return rf_error_prefix(err, "dit: scratch for batch %lld x %lld tokens",
+                               (long long)max_batch, (long long)max_tokens);
     d->rope_host = malloc(sizeof(double) * 2 * (size_t)max_tokens * (size_t)(d->cfg.head_dim / 2));
     d->tsin_host = malloc(sizeof(float) * (size_t)max_batch * (size_t)d->cfg.freq_dim);
     if (!d->rope_host || !d->tsin_host)
@@ -320,8 +321,8 @@ static int s_forward(rf_dit *d, int64_t B, int64_t F, int64_t H, int64_t W, cons
 }
 
 int rf_dit_forward(rf_dit *d, int64_t batch, int64_t frames, int64_t height, int64_t width,
-                   const float *x, const float *t, const float *context, int64_t ctx_len,
-                   float *v, rf_error *err)
+                   const float *x, const float *t, const float *context, int64_t ctx_len, float *v,
+                   rf_error *err)
 {
     size_t mark = d->arena ? rf_arena_mark(d->arena) : 0;
     int rc = s_forward(d, batch, frames, height, width, x, t, context, ctx_len, v, err);

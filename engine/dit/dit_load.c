@@ -18,7 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define NAME_CAP 160
+#define NAME_CAP      160
 #define REPACK_PREFIX "model.diffusion_model."
 
 /* ---- names ---------------------------------------------------------------------- */
@@ -29,22 +29,14 @@ typedef struct {
 
 /* Prefix rewrites from the official naming to the diffusers naming (WAN_SPEC.md §1). */
 static const s_rename s_block_renames[] = {
-    {"modulation", "scale_shift_table"},
-    {"self_attn.q.", "attn1.to_q."},
-    {"self_attn.k.", "attn1.to_k."},
-    {"self_attn.v.", "attn1.to_v."},
-    {"self_attn.o.", "attn1.to_out.0."},
-    {"self_attn.norm_q.", "attn1.norm_q."},
-    {"self_attn.norm_k.", "attn1.norm_k."},
-    {"cross_attn.q.", "attn2.to_q."},
-    {"cross_attn.k.", "attn2.to_k."},
-    {"cross_attn.v.", "attn2.to_v."},
-    {"cross_attn.o.", "attn2.to_out.0."},
-    {"cross_attn.norm_q.", "attn2.norm_q."},
-    {"cross_attn.norm_k.", "attn2.norm_k."},
-    {"norm3.", "norm2."},
-    {"ffn.0.", "ffn.net.0.proj."},
-    {"ffn.2.", "ffn.net.2."},
+    {"modulation", "scale_shift_table"},     {"self_attn.q.", "attn1.to_q."},
+    {"self_attn.k.", "attn1.to_k."},         {"self_attn.v.", "attn1.to_v."},
+    {"self_attn.o.", "attn1.to_out.0."},     {"self_attn.norm_q.", "attn1.norm_q."},
+    {"self_attn.norm_k.", "attn1.norm_k."},  {"cross_attn.q.", "attn2.to_q."},
+    {"cross_attn.k.", "attn2.to_k."},        {"cross_attn.v.", "attn2.to_v."},
+    {"cross_attn.o.", "attn2.to_out.0."},    {"cross_attn.norm_q.", "attn2.norm_q."},
+    {"cross_attn.norm_k.", "attn2.norm_k."}, {"norm3.", "norm2."},
+    {"ffn.0.", "ffn.net.0.proj."},           {"ffn.2.", "ffn.net.2."},
 };
 
 static const s_rename s_top_renames[] = {
@@ -72,7 +64,8 @@ static void s_file_name(rf_dit_form f, const char *canon, char *out, size_t cap)
             for (size_t i = 0; i < sizeof(s_block_renames) / sizeof(s_block_renames[0]); i++) {
                 size_t pl = strlen(s_block_renames[i].official);
                 if (!strncmp(rest, s_block_renames[i].official, pl)) {
-                    snprintf(out, cap, "blocks.%d.%s%s", n, s_block_renames[i].diffusers, rest + pl);
+                    snprintf(out, cap, "blocks.%d.%s%s", n, s_block_renames[i].diffusers,
+                             rest + pl);
                     return;
                 }
             }
@@ -97,8 +90,8 @@ static const char *s_form_name(rf_dit_form f)
 
 /* ---- config --------------------------------------------------------------------- */
 
-static int s_json_int(json_t *root, const char *key, int64_t *out, int required,
-                      const char *path, rf_error *err)
+static int s_json_int(json_t *root, const char *key, int64_t *out, int required, const char *path,
+                      rf_error *err)
 {
     json_t *v = json_object_get(root, key);
     if (!v || json_is_null(v)) {
@@ -118,11 +111,13 @@ static int s_json_patch(json_t *root, const char *path, int64_t patch[3], rf_err
     if (!p || json_is_null(p))
         return 0;
     if (!json_is_array(p) || json_array_size(p) != 3)
-        return rf_error_set(err, RF_EINVAL, "%s: \"patch_size\" must be a list of 3 integers", path);
+        return rf_error_set(err, RF_EINVAL, "%s: \"patch_size\" must be a list of 3 integers",
+                            path);
     for (int i = 0; i < 3; i++) {
         json_t *e = json_array_get(p, (size_t)i);
         if (!json_is_integer(e) || json_integer_value(e) <= 0)
-            return rf_error_set(err, RF_EINVAL, "%s: \"patch_size\" must be a list of 3 integers", path);
+            return rf_error_set(err, RF_EINVAL, "%s: \"patch_size\" must be a list of 3 integers",
+                                path);
         patch[i] = (int64_t)json_integer_value(e);
     }
     return 0;
@@ -186,9 +181,10 @@ static int s_read_json(const char *path, rf_dit_config *c, rf_error *err)
         }
         json_t *qk = json_object_get(root, "qk_norm");
         if (qk && json_is_string(qk) && strcmp(json_string_value(qk), "rms_norm_across_heads")) {
-            rc = rf_error_set(err, RF_EUNSUPPORTED,
-                              "%s: qk_norm \"%s\" is not supported (Wan uses rms_norm_across_heads)",
-                              path, json_string_value(qk));
+            rc =
+                rf_error_set(err, RF_EUNSUPPORTED,
+                             "%s: qk_norm \"%s\" is not supported (Wan uses rms_norm_across_heads)",
+                             path, json_string_value(qk));
             goto done;
         }
     } else {
@@ -264,8 +260,10 @@ static int s_infer(const rf_safetensors *st, rf_dit_form f, rf_dit_config *c, rf
     c->ffn_dim = f0[0];
     int64_t p = pe[2] * pe[3] * pe[4];
     if (p <= 0 || hh[0] % p)
-        return rf_error_set(err, RF_ESHAPE, "head.head.weight has %lld rows, not a multiple of the patch volume %lld",
-                            (long long)hh[0], (long long)p);
+        return rf_error_set(
+            err, RF_ESHAPE,
+            "head.head.weight has %lld rows, not a multiple of the patch volume %lld",
+            (long long)hh[0], (long long)p);
     c->out_dim = hh[0] / p;
     c->head_dim = 128;
     if (c->dim % 128)
@@ -369,7 +367,7 @@ typedef struct {
     int64_t shape[5]; /* full shape in the file */
     int split;        /* -1 none, 0 rows (dim 0), 1 columns (dim 1) */
     s_conv conv;
-    int as_2d;        /* store as [ne0, prod(rest)] (patch embedding) */
+    int as_2d; /* store as [ne0, prod(rest)] (patch embedding) */
     const rf_st_tensor *src;
 } s_item;
 
@@ -506,7 +504,8 @@ static int s_copy_block(void *dst, rf_dtype ddt, const rf_st_tensor *src, int64_
     size_t ses = rf_dtype_size(src->dtype), des = rf_dtype_size(ddt);
     (void)rows;
     for (int64_t r = 0; r < nr; r++) {
-        const char *s = (const char *)src->data + ((size_t)(r0 + r) * (size_t)cols + (size_t)c0) * ses;
+        const char *s =
+            (const char *)src->data + ((size_t)(r0 + r) * (size_t)cols + (size_t)c0) * ses;
         char *o = (char *)dst + (size_t)r * (size_t)nc * des;
         if (ddt == src->dtype)
             memcpy(o, s, (size_t)nc * des);

@@ -12,3 +12,4 @@
 RF_CMD(info, "show the compute backend, threads and BLAS this build uses")
 RF_CMD(tokenize, "print a prompt's token ids (umT5 SentencePiece, </s> included)")
 RF_CMD(t5, "run the umT5 text encoder on ids or a prompt, write the context tensor")
+RF_CMD(dit, "run one forward of the Wan diffusion transformer (safetensors in, v out)")

@@ -19,9 +19,10 @@ int rf_comm_all_gather(rf_comm *comm, rf_tensor *out, const rf_tensor *in, rf_er
 {
     int n = comm ? comm->size : 1;
     if (out->dtype != in->dtype || rf_tensor_numel(out) != (size_t)n * rf_tensor_numel(in))
-        return rf_error_set(err, RF_ESHAPE,
-                            "all_gather: out holds %zu elements, expected %d x %zu of the same dtype",
-                            rf_tensor_numel(out), n, rf_tensor_numel(in));
+        return rf_error_set(
+            err, RF_ESHAPE,
+            "all_gather: out holds %zu elements, expected %d x %zu of the same dtype",
+            rf_tensor_numel(out), n, rf_tensor_numel(in));
     if (n == 1) {
         memmove(out->data, in->data, rf_tensor_nbytes(in));
         return 0;
@@ -34,7 +35,8 @@ int rf_comm_broadcast(rf_comm *comm, rf_tensor *t, int root, rf_error *err)
     if (!comm || comm->size == 1)
         return 0;
     if (root < 0 || root >= comm->size)
-        return rf_error_set(err, RF_EINVAL, "broadcast: root %d outside 0..%d", root, comm->size - 1);
+        return rf_error_set(err, RF_EINVAL, "broadcast: root %d outside 0..%d", root,
+                            comm->size - 1);
     return comm->ops->broadcast(comm->ctx, comm->rank, t, root, err);
 }
 

@@ -152,6 +152,14 @@ rf_comm *rf_comm_cpu_rank(rf_comm_group *g, int rank)
     return rank >= 0 && rank < g->size ? &g->ranks[rank] : NULL;
 }
 
+void rf_comm_cpu_group_reset(rf_comm_group *g)
+{
+    pthread_mutex_lock(&g->mu);
+    g->aborted = 0;
+    g->waiting = 0;
+    pthread_mutex_unlock(&g->mu);
+}
+
 void rf_comm_cpu_group_destroy(rf_comm_group **g)
 {
     if (!g || !*g)
