@@ -506,10 +506,10 @@ static int s_copy_block(void *dst, rf_dtype ddt, const rf_st_tensor *src, int64_
     for (int64_t r = 0; r < nr; r++) {
         const char *s =
             (const char *)src->data + ((size_t)(r0 + r) * (size_t)cols + (size_t)c0) * ses;
-        char *o = (char *)dst + (size_t)r * (size_t)nc * des;
+        void *o = (char *)dst + (size_t)r * (size_t)nc * des;
         if (ddt == src->dtype)
             memcpy(o, s, (size_t)nc * des);
-        else if (rf_convert_to_f32((float *)o, s, src->dtype, (size_t)nc) != 0)
+        else if (rf_convert_to_f32(o, s, src->dtype, (size_t)nc) != 0)
             return -1;
     }
     return 0;
