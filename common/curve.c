@@ -961,8 +961,9 @@ int rf_curve_bind_check(const char *flag, const char *endpoint, int curve_on, in
         return 0;
     }
     return rf_error_set(err, RF_EINVAL,
-                        "%s %s: refusing to serve without CURVE: %s. Set server-secret-key and "
-                        "the allowed keys files in the config (make keys with reelctl keygen), "
+                        "%s %s: refusing to serve without CURVE: %s. Set keys.server_secret_key "
+                        "and keys.allowed_worker_keys / allowed_client_keys in the config (make "
+                        "keys with reelctl keygen), "
                         "use ipc:// in a 0700 directory, or pass --insecure",
                         flag, endpoint, why);
 }
