@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages reelfarm needs to build, test and run (python3-numpy:
-# the weight converter in tools/convert, which the tests run).
+# the weight converter in tools/convert, which the tests run; prometheus: promtool and a
+# Prometheus server for the metrics tests; its system service is disabled when this
+# script installs it, so no Prometheus keeps running on the machine).
 #
 #   deploy/install-deps.sh           build + test packages (what CI and `make test` need)
 #   deploy/install-deps.sh --tools   also the Python tools' packages (torch, numpy,
@@ -17,7 +19,7 @@ PKGS=(
   libcurl4-openssl-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
   libopenblas-dev libmicrohttpd-dev
-  ffmpeg clang-format cppcheck
+  ffmpeg clang-format cppcheck prometheus
   python3 python3-numpy
 )
 TOOL_PKGS=(python3-torch python3-numpy python3-sentencepiece)
@@ -52,4 +54,15 @@ else
   echo "install-deps: not root and no passwordless sudo. Run this as root, then retry:" >&2
   echo "  apt-get update && $cmd" >&2
   exit 1
+fi
+
+# The tests start their own Prometheus on a free loopback port; the package's service
+# (port 9090, started by apt where systemd runs) is not wanted on a build machine.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+  echo "install-deps: disabling the prometheus service the package started (the tests run their own)"
+  if [ "$(id -u)" -eq 0 ]; then
+    systemctl disable --now prometheus.service || true
+  else
+    sudo -n systemctl disable --now prometheus.service || true
+  fi
 fi
