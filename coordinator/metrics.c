@@ -160,7 +160,7 @@ static s_series *s_series_get(rf_metric *f, const char *const *values)
     for (int i = 0; i < f->nseries; i++) {
         int same = 1;
         for (int j = 0; j < f->nlabels && same; j++)
-            same = strcmp(f->series[i].values[j], values[j] ? values[j] : "") == 0;
+            same = strcmp(f->series[i].values[j], values && values[j] ? values[j] : "") == 0;
         if (same)
             return &f->series[i];
     }
@@ -180,7 +180,7 @@ static s_series *s_series_get(rf_metric *f, const char *const *values)
     memset(s, 0, sizeof(*s));
     int bad = 0;
     for (int j = 0; j < f->nlabels; j++) {
-        s->values[j] = strdup(values[j] ? values[j] : "");
+        s->values[j] = strdup(values && values[j] ? values[j] : "");
         bad |= !s->values[j];
     }
     if (f->kind == S_HISTOGRAM) {
