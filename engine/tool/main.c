@@ -4,6 +4,8 @@
  * each) and implemented in cmd_<name>.c. This file only dispatches and prints the list.
  * Exit status: 0 success, 1 the command failed, 2 usage error.
  */
+#include "cpu/cpu.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -36,6 +38,7 @@ static void s_usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    rf_cpu_blas_reexec(argv); /* AVX-512 GEMM kernels on CPUs OpenBLAS does not know */
     if (argc < 2) {
         s_usage(stderr);
         return 2;

@@ -23,6 +23,14 @@ int rf_backend_cpu_threads(const rf_backend *be);
 /* 1 when be is a CPU backend. */
 int rf_backend_is_cpu(const rf_backend *be);
 
+/* OpenBLAS picks its GEMM kernels at load time and misses AVX-512 on CPUs newer than it
+ * (Zen 4): the hint is "SkylakeX" when that happened and OPENBLAS_CORETYPE is unset, else
+ * NULL. rf_cpu_blas_reexec(argv), called first thing in main(), sets OPENBLAS_CORETYPE to
+ * the hint and re-executes the program once (returns when there is nothing to do or the
+ * exec failed). */
+const char *rf_cpu_blas_coretype_hint(void);
+void rf_cpu_blas_reexec(char **argv);
+
 /* ---- for op implementations (kernels/cpu/op_*.c) ---- */
 
 typedef struct rf_cpu_ctx rf_cpu_ctx;

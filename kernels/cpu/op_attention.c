@@ -12,8 +12,12 @@
 #include <cblas.h>
 #include <math.h>
 
+#ifndef RF_ATT_BQ
 #define RF_ATT_BQ 64
+#endif
+#ifndef RF_ATT_BK
 #define RF_ATT_BK 512
+#endif
 
 typedef struct {
     float *out;
