@@ -14,7 +14,9 @@
 #include "ops.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static uint64_t s_rng = 0x9E3779B97F4A7C15ull;
 
@@ -542,4 +544,19 @@ RF_TEST(arena_refuses_past_capacity_and_counts_allocations)
     RF_CHECK(rf_backend_cpu_new(-1, &err) == NULL);
     RF_CHECK_CONTAINS(err.msg, "--threads");
     rf_backend_destroy(&be);
+}
+
+RF_TEST(blas_kernel_hint_respects_the_users_choice)
+{
+    const char *old = getenv("OPENBLAS_CORETYPE");
+    char saved[64] = "";
+    if (old)
+        snprintf(saved, sizeof(saved), "%s", old);
+    setenv("OPENBLAS_CORETYPE", "Haswell", 1);
+    RF_CHECK(rf_cpu_blas_coretype_hint() == NULL);
+    unsetenv("OPENBLAS_CORETYPE");
+    const char *h = rf_cpu_blas_coretype_hint();
+    RF_CHECK(h == NULL || !strcmp(h, "SkylakeX"));
+    if (old)
+        setenv("OPENBLAS_CORETYPE", saved, 1);
 }
