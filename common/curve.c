@@ -376,6 +376,32 @@ int rf_curve_client_apply(void *sock, const rf_curve_keypair *kp, const char *se
     return rc;
 }
 
+int rf_curve_client_setup(void *zctx, void *sock, const char *secret_path,
+                          const char *server_key_path, const char *role, const char *endpoint,
+                          rf_curve_monitor **mon, rf_error *err)
+{
+    *mon = NULL;
+    if (!secret_path && !server_key_path)
+        return 0;
+    if (!secret_path || !server_key_path)
+        return rf_error_set(err, RF_EINVAL,
+                            "CURVE needs both this %s's key (--key BASE.key_secret) and the "
+                            "coordinator's public key (--server-key BASE.key); %s is missing",
+                            role ? role : "client", secret_path ? "--server-key" : "--key");
+    rf_curve_keypair kp;
+    char server[RF_CURVE_Z85_LEN + 1];
+    int rc = rf_curve_keypair_load(secret_path, &kp, err);
+    if (!rc)
+        rc = rf_curve_public_load(server_key_path, server, err);
+    if (!rc)
+        rc = rf_curve_client_apply(sock, &kp, server, err);
+    memset(&kp, 0, sizeof(kp));
+    if (rc)
+        return rc;
+    *mon = rf_curve_monitor_new(zctx, sock, role, endpoint, err);
+    return *mon ? 0 : (err ? err->code : RF_EIO);
+}
+
 /* ---- allowed-keys lists ------------------------------------------------------------ */
 
 typedef struct s_keylist {

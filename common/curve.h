@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+typedef struct rf_curve_monitor rf_curve_monitor;
+
 #define RF_CURVE_Z85_LEN 40 /* characters of a z85 key, without the NUL */
 
 /* ZAP domains (ZMQ_ZAP_DOMAIN) of the coordinator's two endpoints. */
@@ -63,6 +65,15 @@ int rf_curve_server_apply(void *sock, const rf_curve_keypair *kp, const char *do
  * server_public (z85). Call before zmq_connect. */
 int rf_curve_client_apply(void *sock, const rf_curve_keypair *kp, const char *server_public,
                           rf_error *err);
+
+/* The client side in one call, before zmq_connect: with secret_path (this process's
+ * BASE.key_secret) and server_key_path (the coordinator's BASE.key, or its secret file),
+ * loads both, applies CURVE to sock and starts a monitor in *mon (see below; role and
+ * endpoint word its messages). With both NULL, CURVE stays off and *mon is NULL. One
+ * without the other is RF_EINVAL naming the missing option (--key / --server-key). */
+int rf_curve_client_setup(void *zctx, void *sock, const char *secret_path,
+                          const char *server_key_path, const char *role, const char *endpoint,
+                          rf_curve_monitor **mon, rf_error *err);
 
 /* ---- the ZAP handler ------------------------------------------------------------
  *
@@ -115,7 +126,6 @@ void rf_zap_destroy(rf_zap **self);
  *                       print err.msg and stop (or back off) instead of waiting.
  *   shutdown:           rf_curve_monitor_destroy(&mon) before zmq_close(sock).
  */
-typedef struct rf_curve_monitor rf_curve_monitor;
 
 /* Starts monitoring sock's handshakes. role ("worker" or "client") words the message
  * and names the coordinator's allowed-keys file; endpoint is only for messages. */
