@@ -784,6 +784,28 @@ const char *rf_config_flag_key(const char *flag)
     return NULL;
 }
 
+int rf_config_arg(rf_config *self, int argc, char **argv, int i, rf_error *err)
+{
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strncmp(a, "--", 2) != 0)
+        return 0;
+    if (strcmp(a, "--config") == 0) {
+        if (!v)
+            return rf_error_set(err, RF_EINVAL, "--config needs a file"), -1;
+        return rf_config_load(self, v, err) ? -1 : 2;
+    }
+    const char *key = rf_config_flag_key(a + 2);
+    if (!key)
+        return 0;
+    const s_field *f = s_find(key);
+    if (f->type == T_BOOL)
+        return rf_config_set(self, key, "true", err) ? -1 : 1;
+    if (!v)
+        return rf_error_set(err, RF_EINVAL, "%s needs a value", a), -1;
+    return rf_config_set(self, key, v, err) ? -1 : 2;
+}
+
 int rf_config_check(const rf_config *self, rf_error *err)
 {
     const char *where = self->path ? self->path : "the command line";

@@ -124,6 +124,13 @@ int rf_config_set(rf_config *self, const char *key, const char *value, rf_error 
  * NULL when no key has that name. */
 const char *rf_config_flag_key(const char *flag);
 
+/* Command-line glue for main(): when argv[i] is `--config FILE` (loaded) or a config
+ * flag (`--KEYFLAG VALUE`, see rf_config_flag_key; `--insecure` takes no value), applies
+ * it and returns how many argv entries it used (1 or 2); returns 0 when argv[i] is not
+ * one of them (main handles it), -1 on error (err says which flag). Order does not
+ * matter: flags win over the file whichever comes first. */
+int rf_config_arg(rf_config *self, int argc, char **argv, int i, rf_error *err);
+
 /* The rules across fields, after the file and the flags: listen, api and state are
  * required; a server key needs at least one allowed keys file and the reverse. */
 int rf_config_check(const rf_config *self, rf_error *err);

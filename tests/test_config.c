@@ -241,3 +241,43 @@ RF_TEST(reload_changes_only_keys_and_allow_lists)
     RF_CHECK_EQ_STR(c->allowed_worker_keys, "/k/w2");
     rf_config_destroy(&c);
 }
+
+RF_TEST(command_line_glue)
+{
+    char path[512];
+    rf_test_path(path, sizeof(path), "cli.yaml");
+    const char *text = "listen: tcp://*:1\napi: tcp://*:2\nstate: /s\nlimits: {max_jobs: 3}\n";
+    RF_CHECK_EQ_INT(rf_test_write_file(path, text, strlen(text)), 0);
+    char *argv[] = {"coord",      "--listen", "ipc:///x", "--config", path,    "--insecure",
+                    "--max-jobs", "7",        "--concat", "bytes",    "--api", NULL};
+    int argc = 11;
+    rf_config *c = rf_config_new();
+    rf_error err;
+    int used[11] = {0};
+    for (int i = 1; i < argc; i++) {
+        int n = rf_config_arg(c, argc, argv, i, &err);
+        if (n < 0) {
+            used[i] = -1;
+            break;
+        }
+        used[i] = n;
+        if (n > 1)
+            i += n - 1;
+    }
+    RF_CHECK_EQ_INT(used[1], 2);   /* --listen */
+    RF_CHECK_EQ_INT(used[3], 2);   /* --config */
+    RF_CHECK_EQ_INT(used[5], 1);   /* --insecure */
+    RF_CHECK_EQ_INT(used[6], 2);   /* --max-jobs */
+    RF_CHECK_EQ_INT(used[8], 0);   /* --concat: not ours */
+    RF_CHECK_EQ_INT(used[9], 0);   /* "bytes" */
+    RF_CHECK_EQ_INT(used[10], -1); /* --api without a value */
+    RF_CHECK_CONTAINS(err.msg, "--api needs a value");
+    RF_CHECK_EQ_STR(c->listen, "ipc:///x");
+    RF_CHECK_EQ_STR(c->api, "tcp://*:2");
+    RF_CHECK_EQ_INT(c->insecure, 1);
+    RF_CHECK_EQ_INT(c->limits.max_jobs, 7);
+    char *bad[] = {"coord", "--config", "/nonexistent.yaml"};
+    RF_CHECK_EQ_INT(rf_config_arg(c, 3, bad, 1, &err), -1);
+    RF_CHECK_CONTAINS(err.msg, "/nonexistent.yaml");
+    rf_config_destroy(&c);
+}
