@@ -2,6 +2,7 @@
  * tiny DiT fixture, then the same schedule stopped after a step, saved and resumed, which
  * must give the same latent bit for bit; and usage errors a user gets told about. */
 #include "rf_test.h"
+#include "rng.h"
 #include "safetensors.h"
 
 #include <stdio.h>
@@ -147,4 +148,41 @@ RF_TEST(usage_errors_are_explained)
     for (size_t i = 0; i < n; i++)
         RF_CHECK(isfinite(z[i]));
     free(z);
+}
+
+/* --init with the project's noise written out equals --seed: the noise is Philox on
+ * global latent frames (timeline 0, frames from 0). */
+RF_TEST(init_latent_equals_the_seeded_noise)
+{
+    char cond[512], init[512], a[512], b[512], args[4096], base[2048];
+    s_context(0, rf_test_path(cond, sizeof(cond), "cond.safetensors"));
+    rf_test_path(init, sizeof(init), "init.safetensors");
+    rf_test_path(a, sizeof(a), "a.safetensors");
+    rf_test_path(b, sizeof(b), "b.safetensors");
+    float *z = malloc(16 * 2 * 4 * 4 * sizeof(float));
+    rf_error err = {0};
+    RF_CHECK_EQ_INT(rf_noise_latent(77, 0, 0, 16, 2, 4, 4, z, &err), 0);
+    rf_st_writer *w = rf_st_writer_new();
+    int64_t shape[5] = {1, 16, 2, 4, 4};
+    RF_CHECK_EQ_INT(rf_st_writer_add(w, "z", RF_DTYPE_F32, 5, shape, z, &err), 0);
+    RF_CHECK_MSG(rf_st_writer_write(w, init, &err) == 0, "%s", err.msg);
+    rf_st_writer_destroy(&w);
+    free(z);
+    snprintf(base, sizeof(base),
+             "sample --model %s/dit/official --context %s --steps 3 --sampler dpm++ "
+             "--guidance 1 --threads 1",
+             rf_test_fixtures(), cond);
+    snprintf(args, sizeof(args), "%s --frames 5 --size 32x32 --seed 77 --output %s", base, a);
+    RF_CHECK_MSG(s_engine(args) == 0, "%s", s_out);
+    snprintf(args, sizeof(args), "%s --init %s --output %s", base, init, b);
+    RF_CHECK_MSG(s_engine(args) == 0, "%s", s_out);
+    size_t n1, n2;
+    float *x = s_latent(a, &n1), *y = s_latent(b, &n2);
+    RF_CHECK(n1 == n2 && memcmp(x, y, n1 * sizeof(float)) == 0);
+    free(x);
+    free(y);
+    /* an init latent that contradicts --frames/--size is refused */
+    snprintf(args, sizeof(args), "%s --init %s --frames 9 --size 32x32 --output %s", base, init, b);
+    RF_CHECK_EQ_INT(s_engine(args), 1);
+    RF_CHECK_CONTAINS(s_out, "init latent");
 }
