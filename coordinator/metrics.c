@@ -431,9 +431,10 @@ rf_metrics *rf_metrics_new(rf_error *err)
                                             kind_outcome, 2, err)
                        : NULL;
     m->task_seconds =
-        m->tasks ? rf_metrics_histogram(m, "reelfarm_task_duration_seconds",
-                                        "Time from dispatch to result of task attempts, by kind.",
-                                        kind, 1, task_b, nt, err)
+        m->tasks ? rf_metrics_histogram(
+                       m, "reelfarm_task_duration_seconds",
+                       "Seconds a finished task attempt computed (as its worker reports), by kind.",
+                       kind, 1, task_b, nt, err)
                  : NULL;
     m->queue = m->task_seconds
                    ? rf_metrics_gauge(m, "reelfarm_tasks_queued",
@@ -446,9 +447,10 @@ rf_metrics *rf_metrics_new(rf_error *err)
                                                "Denoising steps completed, summed over chunks.",
                                                NULL, 0, err)
                           : NULL;
-    m->frames = m->steps ? rf_metrics_counter(m, "reelfarm_frames_rendered_total",
-                                              "Pixel frames decoded into outputs.", NULL, 0, err)
-                         : NULL;
+    m->frames = m->steps
+                    ? rf_metrics_counter(m, "reelfarm_frames_rendered_total",
+                                         "Pixel frames in finished DECODE segments.", NULL, 0, err)
+                    : NULL;
     m->bytes =
         m->frames
             ? rf_metrics_counter(m, "reelfarm_transfer_bytes_total",
@@ -485,6 +487,8 @@ rf_metrics *rf_metrics_new(rf_error *err)
 
 void rf_metrics_task_done(rf_metrics *m, const char *kind, const char *outcome, double seconds)
 {
+    if (!m)
+        return;
     const char *v[] = {kind, outcome};
     rf_metric_add(m->tasks, v, 1);
     if (seconds >= 0)
@@ -493,46 +497,64 @@ void rf_metrics_task_done(rf_metrics *m, const char *kind, const char *outcome, 
 
 void rf_metrics_lease_expired(rf_metrics *m, const char *kind)
 {
+    if (!m)
+        return;
     rf_metric_add(m->leases, &kind, 1);
 }
 
 void rf_metrics_steps(rf_metrics *m, uint64_t n)
 {
+    if (!m)
+        return;
     rf_metric_add(m->steps, NULL, (double)n);
 }
 
 void rf_metrics_frames(rf_metrics *m, uint64_t n)
 {
+    if (!m)
+        return;
     rf_metric_add(m->frames, NULL, (double)n);
 }
 
 void rf_metrics_bytes(rf_metrics *m, const char *direction, uint64_t n)
 {
+    if (!m)
+        return;
     rf_metric_add(m->bytes, &direction, (double)n);
 }
 
 void rf_metrics_round(rf_metrics *m, double seconds)
 {
+    if (!m)
+        return;
     rf_metric_observe(m->round, NULL, seconds);
 }
 
 void rf_metrics_jobs(rf_metrics *m, const char *state, int64_t n)
 {
+    if (!m)
+        return;
     rf_metric_set(m->jobs, &state, (double)n);
 }
 
 void rf_metrics_queue(rf_metrics *m, const char *kind, int64_t n)
 {
+    if (!m)
+        return;
     rf_metric_set(m->queue, &kind, (double)n);
 }
 
 void rf_metrics_workers(rf_metrics *m, const char *state, int64_t n)
 {
+    if (!m)
+        return;
     rf_metric_set(m->workers, &state, (double)n);
 }
 
 void rf_metrics_handshakes(rf_metrics *m, uint64_t accepted, uint64_t rejected)
 {
+    if (!m)
+        return;
     const char *a = "accepted", *r = "rejected";
     rf_metric_set(m->handshakes, &a, (double)accepted);
     rf_metric_set(m->handshakes, &r, (double)rejected);
@@ -540,6 +562,8 @@ void rf_metrics_handshakes(rf_metrics *m, uint64_t accepted, uint64_t rejected)
 
 void rf_metrics_health(rf_metrics *m, int ok, const char *reason)
 {
+    if (!m)
+        return;
     pthread_mutex_lock(&m->mu);
     m->healthy = ok ? 1 : 0;
     snprintf(m->reason, sizeof(m->reason), "%s", ok || !reason ? "" : reason);

@@ -47,6 +47,8 @@ typedef struct rf_metric rf_metric; /* one family, owned by its registry */
 rf_metrics *rf_metrics_new(rf_error *err);
 void rf_metrics_destroy(rf_metrics **self);
 
+/* Every rf_metrics_* update below is a no-op when m is NULL (metrics not set up). */
+
 /* reelfarm_tasks_total{kind,outcome} += 1 and reelfarm_task_duration_seconds{kind}
  * observes seconds (when seconds >= 0). */
 void rf_metrics_task_done(rf_metrics *m, const char *kind, const char *outcome, double seconds);
