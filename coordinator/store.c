@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define STMT_CACHE     64
 
 struct rf_store {
@@ -57,6 +57,10 @@ static const char *s_schema[] = {
     " PRIMARY KEY(hash, job_id));"
     "CREATE TABLE text_cache(model_hash TEXT NOT NULL, prompt TEXT NOT NULL,"
     " blob TEXT NOT NULL, PRIMARY KEY(model_hash, prompt));",
+    /* version 2: timelines fuse independently, so a fused round belongs to one timeline */
+    "DROP TABLE rounds;"
+    "CREATE TABLE rounds(job_id TEXT NOT NULL, timeline INTEGER NOT NULL,"
+    " round INTEGER NOT NULL, blob TEXT NOT NULL, PRIMARY KEY(job_id, timeline, round));",
 };
 
 static int s_db_error(rf_store *self, rf_error *err, const char *what)
@@ -523,46 +527,54 @@ int rf_store_chunk_each(rf_store *self, const char *job_id,
     return out;
 }
 
-int rf_store_round_put(rf_store *self, const char *job_id, int round, const char *blob_hex,
-                       rf_error *err)
+int rf_store_round_put(rf_store *self, const char *job_id, int timeline, int round,
+                       const char *blob_hex, rf_error *err)
 {
-    static const char *sql = "INSERT OR REPLACE INTO rounds(job_id, round, blob) VALUES(?1,?2,?3)";
+    static const char *sql =
+        "INSERT OR REPLACE INTO rounds(job_id, timeline, round, blob) VALUES(?1,?2,?3,?4)";
     sqlite3_stmt *st = s_stmt(self, sql, err);
     if (!st)
         return err ? (int)err->code : RF_EIO;
     s_bind_text(st, 1, job_id);
-    sqlite3_bind_int(st, 2, round);
-    s_bind_text(st, 3, blob_hex);
+    sqlite3_bind_int(st, 2, timeline);
+    sqlite3_bind_int(st, 3, round);
+    s_bind_text(st, 4, blob_hex);
     return s_step_done(self, st, err, "writing a fused round");
 }
 
-int rf_store_round_each(rf_store *self, const char *job_id, int from_round,
-                        int (*fn)(void *, int, const char *), void *ctx, rf_error *err)
+int rf_store_round_each(rf_store *self, const char *job_id, int timeline, int from_round,
+                        int (*fn)(void *, int, int, const char *), void *ctx, rf_error *err)
 {
     static const char *sql =
-        "SELECT round, blob FROM rounds WHERE job_id = ?1 AND round >= ?2 ORDER BY round";
+        "SELECT timeline, round, blob FROM rounds WHERE job_id = ?1 AND (?2 < 0 OR timeline = ?2)"
+        " AND round >= ?3 ORDER BY timeline, round";
     sqlite3_stmt *st = s_stmt(self, sql, err);
     if (!st)
         return err ? (int)err->code : RF_EIO;
     s_bind_text(st, 1, job_id);
-    sqlite3_bind_int(st, 2, from_round);
+    sqlite3_bind_int(st, 2, timeline);
+    sqlite3_bind_int(st, 3, from_round);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (fn(ctx, sqlite3_column_int(st, 0), (const char *)sqlite3_column_text(st, 1)))
+        if (fn(ctx, sqlite3_column_int(st, 0), sqlite3_column_int(st, 1),
+               (const char *)sqlite3_column_text(st, 2)))
             break;
     int out = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : s_db_error(self, err, "listing rounds");
     s_done(self, st);
     return out;
 }
 
-int rf_store_round_prune(rf_store *self, const char *job_id, int before, rf_error *err)
+int rf_store_round_prune(rf_store *self, const char *job_id, int timeline, int before,
+                         rf_error *err)
 {
-    static const char *sql = "DELETE FROM rounds WHERE job_id = ?1 AND round < ?2";
+    static const char *sql =
+        "DELETE FROM rounds WHERE job_id = ?1 AND timeline = ?2 AND round < ?3";
     sqlite3_stmt *st = s_stmt(self, sql, err);
     if (!st)
         return err ? (int)err->code : RF_EIO;
     s_bind_text(st, 1, job_id);
-    sqlite3_bind_int(st, 2, before);
+    sqlite3_bind_int(st, 2, timeline);
+    sqlite3_bind_int(st, 3, before);
     return s_step_done(self, st, err, "pruning rounds");
 }
 

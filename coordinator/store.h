@@ -94,14 +94,18 @@ int rf_store_chunk_put(rf_store *self, const rf_store_chunk *chunk, rf_error *er
 int rf_store_chunk_each(rf_store *self, const char *job_id,
                         int (*fn)(void *ctx, const rf_store_chunk *chunk), void *ctx,
                         rf_error *err);
-/* The fused overlaps of one round (a blob), kept until every chunk's checkpoint is newer. */
-int rf_store_round_put(rf_store *self, const char *job_id, int round, const char *blob_hex,
-                       rf_error *err);
-int rf_store_round_each(rf_store *self, const char *job_id, int from_round,
-                        int (*fn)(void *ctx, int round, const char *blob_hex), void *ctx,
-                        rf_error *err);
-/* Forgets rounds < before (their blobs become garbage). */
-int rf_store_round_prune(rf_store *self, const char *job_id, int before, rf_error *err);
+/* The fused overlaps of round `round` of one timeline (a blob), kept until every chunk
+ * of that timeline has a newer checkpoint. */
+int rf_store_round_put(rf_store *self, const char *job_id, int timeline, int round,
+                       const char *blob_hex, rf_error *err);
+/* Calls fn for the rounds >= from_round of one timeline (timeline < 0: of every timeline),
+ * ordered by timeline then round. */
+int rf_store_round_each(rf_store *self, const char *job_id, int timeline, int from_round,
+                        int (*fn)(void *ctx, int timeline, int round, const char *blob_hex),
+                        void *ctx, rf_error *err);
+/* Forgets the rounds < before of one timeline (their blobs become garbage). */
+int rf_store_round_prune(rf_store *self, const char *job_id, int timeline, int before,
+                         rf_error *err);
 
 /* ---- events (job logs and the watch stream) ------------------------------------- */
 int rf_store_event_add(rf_store *self, const char *job_id, int64_t time_ms, const char *level,

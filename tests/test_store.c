@@ -123,10 +123,12 @@ RF_TEST(tasks_round_trip)
     rf_store_destroy(&st);
 }
 
-static int s_round_cb(void *ctx, int round, const char *hex)
+static int s_round_cb(void *ctx, int timeline, int round, const char *hex)
 {
     (void)hex;
     int *rounds = ctx;
+    if (timeline != 0)
+        return 0;
     rounds[rounds[0] + 1] = round;
     rounds[0]++;
     return 0;
@@ -138,13 +140,17 @@ RF_TEST(rounds_kept_until_pruned)
     char hex[RF_HASH_HEX];
     RF_CHECK_EQ_INT(rf_store_blob_put(st, "fused", 5, "job-1", hex, NULL), 0);
     for (int r = 0; r < 6; r++)
-        RF_CHECK_EQ_INT(rf_store_round_put(st, "job-1", r, hex, NULL), 0);
-    RF_CHECK_EQ_INT(rf_store_round_prune(st, "job-1", 4, NULL), 0);
+        RF_CHECK_EQ_INT(rf_store_round_put(st, "job-1", 0, r, hex, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_round_put(st, "job-1", 1, 2, hex, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_round_prune(st, "job-1", 0, 4, NULL), 0);
     int rounds[16] = {0};
-    RF_CHECK_EQ_INT(rf_store_round_each(st, "job-1", 0, s_round_cb, rounds, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_round_each(st, "job-1", 0, 0, s_round_cb, rounds, NULL), 0);
     RF_CHECK_EQ_INT(rounds[0], 2);
     RF_CHECK_EQ_INT(rounds[1], 4);
     RF_CHECK_EQ_INT(rounds[2], 5);
+    int all[16] = {0}; /* timeline 1 keeps its round 2: timelines prune independently */
+    RF_CHECK_EQ_INT(rf_store_round_each(st, "job-1", 1, 0, s_round_cb, all, NULL), 0);
+    RF_CHECK_EQ_INT(all[0], 0);
     rf_store_chunk c = {0};
     snprintf(c.job_id, sizeof(c.job_id), "job-1");
     c.index = 3;
