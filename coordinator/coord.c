@@ -1,0 +1,314 @@
+/* coord.c - the coordinator's event loop (Redis ae style: small, one thread).
+ *
+ * Each turn: zmq_poll both ROUTER sockets with a timeout bounded by the next timer,
+ * drain every waiting message (workers first), run the timers (heartbeats, liveness,
+ * leases), dispatch when something changed, commit. Handlers never block: sockets have
+ * zero send/receive timeouts, ROUTER_MANDATORY turns a vanished peer into an error
+ * instead of silence. A malformed message is answered with Error and dropped; nothing a
+ * peer sends can stop the loop. Never calls exit.
+ */
+#include "coord.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+int64_t c_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int c_commit(rf_coord *c)
+{
+    rf_error err;
+    if (rf_store_commit(c->store, &err) == 0) {
+        if (c->paused) {
+            rf_log_kv(RF_LOG_INFO, "store", "store writable again; dispatch resumes", NULL);
+            c->paused = 0;
+        }
+        return 0;
+    }
+    rf_store_rollback(c->store);
+    if (!c->paused)
+        rf_log_kv(RF_LOG_ERROR, "store", "commit failed; dispatch paused", "error=\"%s\"", err.msg);
+    c->paused = 1;
+    snprintf(c->pause_reason, sizeof(c->pause_reason), "%s", err.msg);
+    return err.code;
+}
+
+int c_send(rf_coord *c, void *sock, rf_wire_msg *msg)
+{
+    c_commit(c);
+    rf_error err;
+    int rc = rf_wire_send(sock, msg, &err);
+    if (rc)
+        rf_log_kv(RF_LOG_WARN, sock == c->wsock ? "workers" : "api", "send failed",
+                  "kind=%s error=\"%s\"", rf_wire_kind_name(msg->env->kind_case), err.msg);
+    return rc;
+}
+
+void c_reply_error(rf_coord *c, void *sock, const rf_wire_msg *to, int code, const char *text)
+{
+    c_commit(c);
+    rf_error err;
+    if (rf_wire_reply_error(sock, to, code, text, &err))
+        rf_log_kv(RF_LOG_WARN, "api", "error reply failed", "error=\"%s\"", err.msg);
+}
+
+static void s_event_send(rf_coord *c, c_job *job, int kind, const char *text)
+{
+    for (c_watch *wt = c->watches; wt; wt = wt->next) {
+        if (wt->job_id[0] && strcmp(wt->job_id, job->row.id) != 0)
+            continue;
+        Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+        Reelfarm__Event ev = REELFARM__EVENT__INIT;
+        ev.seq = ++c->event_seq;
+        ev.time_ms = (uint64_t)c_now_ms();
+        ev.kind = kind;
+        ev.job_id = job->row.id;
+        ev.state = job->row.state;
+        ev.chunk_steps_done = c_job_steps_done(job);
+        ev.chunk_steps_total = c_job_steps_total(job);
+        ev.segments_done = (uint32_t)job->done_segments;
+        ev.segments_total = (uint32_t)job->plan->segment_count;
+        ev.eta_seconds = -1;
+        ev.text = (char *)(text ? text : "");
+        env.reply_to = wt->request_id;
+        env.kind_case = REELFARM__ENVELOPE__KIND_EVENT;
+        env.event = &ev;
+        rf_wire_msg m = {0};
+        memcpy(m.peer, wt->peer, wt->peer_len);
+        m.peer_len = wt->peer_len;
+        m.env = &env;
+        c_send(c, c->asock, &m);
+    }
+}
+
+void c_job_notify(rf_coord *c, c_job *job, int kind)
+{
+    s_event_send(c, job, kind, NULL);
+}
+
+void c_job_event(rf_coord *c, c_job *job, const char *level, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    rf_log_level lv = strcmp(level, "error") == 0  ? RF_LOG_ERROR
+                      : strcmp(level, "warn") == 0 ? RF_LOG_WARN
+                                                   : RF_LOG_INFO;
+    rf_log_kv(lv, "job", text, "job=%s", job->row.id);
+    rf_error err;
+    if (rf_store_begin(c->store, &err) ||
+        rf_store_event_add(c->store, job->row.id, c_now_ms(), level, text, NULL, &err))
+        rf_log_kv(RF_LOG_WARN, "store", "cannot record a job event", "error=\"%s\"", err.msg);
+    s_event_send(c, job, REELFARM__EVENT_KIND__EVENT_LOG, text);
+}
+
+static void *s_bind(rf_coord *c, const char *ep, const char *what, rf_error *err)
+{
+    void *s = zmq_socket(c->zctx, ZMQ_ROUTER);
+    if (!s) {
+        rf_error_set(err, RF_EIO, "cannot create the %s socket: %s", what, zmq_strerror(errno));
+        return NULL;
+    }
+    int zero = 0, one = 1, hwm = 100000;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+    zmq_setsockopt(s, ZMQ_SNDTIMEO, &zero, sizeof(zero));
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &zero, sizeof(zero));
+    zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
+    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+    if (rf_wire_socket_limits(s, &c->limits, err)) {
+        zmq_close(s);
+        return NULL;
+    }
+    if (zmq_bind(s, ep) != 0) {
+        rf_error_set(err, RF_EIO,
+                     "cannot bind the %s endpoint %s: %s (is another coordinator "
+                     "running, or is the address wrong?)",
+                     what, ep, zmq_strerror(errno));
+        zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+rf_coord *rf_coord_new(const rf_coord_config *cfg, rf_error *err)
+{
+    rf_coord *c = calloc(1, sizeof(*c));
+    if (!c)
+        return rf_error_set(err, RF_ENOMEM, "out of memory"), NULL;
+    c->cfg = *cfg;
+    if (c->cfg.heartbeat_ms <= 0)
+        c->cfg.heartbeat_ms = 1000;
+    if (c->cfg.liveness <= 0)
+        c->cfg.liveness = 5;
+    if (c->cfg.lease_ms <= 0)
+        c->cfg.lease_ms = 30000;
+    if (c->cfg.segment_latent <= 0)
+        c->cfg.segment_latent = 8;
+    c->limits = rf_wire_limits_default();
+    c->started_ms = c_now_ms();
+    if (c_output_resolve(c, NULL, c->output_root, sizeof(c->output_root), err))
+        goto fail;
+    c->store = rf_store_open(cfg->state_dir, err);
+    if (!c->store)
+        goto fail;
+    c->zctx = zmq_ctx_new();
+    if (!c->zctx) {
+        rf_error_set(err, RF_EIO, "cannot create a ZeroMQ context");
+        goto fail;
+    }
+    c->wsock = s_bind(c, cfg->listen, "worker (--listen)", err);
+    if (!c->wsock)
+        goto fail;
+    c->asock = s_bind(c, cfg->api, "API (--api)", err);
+    if (!c->asock)
+        goto fail;
+    if (c_jobs_load(c, err))
+        goto fail;
+    c->dirty = 1;
+    return c;
+fail:
+    rf_coord_destroy(&c);
+    return NULL;
+}
+
+void rf_coord_stop(rf_coord *self)
+{
+    self->stop = 1;
+}
+
+static void s_drain_socket(rf_coord *c, void *sock)
+{
+    for (int i = 0; i < 1000; i++) {
+        rf_wire_msg msg = {0};
+        rf_error err;
+        int rc = rf_wire_recv(sock, &msg, &c->limits, &err);
+        if (rc == RF_EAGAIN || rc == RF_ECANCELED) {
+            rf_wire_msg_release(&msg);
+            return;
+        }
+        if (rc) {
+            rf_log_kv(RF_LOG_WARN, sock == c->wsock ? "workers" : "api",
+                      "malformed message refused", "error=\"%s\"", err.msg);
+            if (msg.peer_len)
+                c_reply_error(c, sock, &msg, rc, err.msg);
+        } else if (sock == c->wsock) {
+            c_worker_message(c, &msg);
+        } else {
+            c_api_message(c, &msg);
+        }
+        rf_wire_msg_release(&msg);
+    }
+}
+
+int rf_coord_run(rf_coord *c, rf_error *err)
+{
+    rf_log_kv(RF_LOG_INFO, "coord", "coordinator serving", "listen=%s api=%s state=%s",
+              c->cfg.listen, c->cfg.api, c->cfg.state_dir);
+    while (!c->stop) {
+        int64_t now = c_now_ms();
+        long timeout = c->cfg.heartbeat_ms / 4;
+        if (timeout < 10)
+            timeout = 10;
+        zmq_pollitem_t items[2] = {{c->wsock, 0, ZMQ_POLLIN, 0}, {c->asock, 0, ZMQ_POLLIN, 0}};
+        int n = zmq_poll(items, 2, c->dirty ? 0 : timeout);
+        if (n < 0 && errno != EINTR) {
+            rf_error_set(err, RF_EIO, "zmq_poll: %s", zmq_strerror(errno));
+            return err->code;
+        }
+        if (n > 0) {
+            if (items[0].revents & ZMQ_POLLIN)
+                s_drain_socket(c, c->wsock);
+            if (items[1].revents & ZMQ_POLLIN)
+                s_drain_socket(c, c->asock);
+        }
+        now = c_now_ms();
+        c_workers_tick(c, now);
+        c_leases_tick(c, now);
+        if (c->dirty && !c->paused) {
+            c->dirty = 0;
+            c_dispatch(c);
+        } else if (c->paused) {
+            c->dirty = 0;
+        }
+        c_commit(c);
+    }
+    rf_log_kv(RF_LOG_INFO, "coord", "coordinator stopping", NULL);
+    return c_commit(c) ? rf_error_set(err, RF_EIO, "final commit failed: %s", c->pause_reason) : 0;
+}
+
+void rf_coord_destroy(rf_coord **pself)
+{
+    if (!pself || !*pself)
+        return;
+    rf_coord *c = *pself;
+    while (c->jobs) {
+        c_job *j = c->jobs;
+        c->jobs = j->next;
+        for (int i = 0; j->plan && i < j->plan->chunk_count; i++)
+            rf_chunk_state_destroy(&j->chunks[i].up);
+        for (int i = 0; j->plan && j->timelines && i < j->plan->timeline_count; i++) {
+            free(j->timelines[i].chunks);
+            free(j->timelines[i].windows);
+            rf_chunk_state_destroy(&j->timelines[i].latent);
+        }
+        for (int i = 0; i < j->ntasks; i++)
+            rf_store_task_clear(&j->tasks[i].row);
+        for (int i = 0; i < j->nprompts; i++)
+            free(j->prompts[i]);
+        free(j->prompts);
+        free(j->text);
+        free(j->tasks);
+        free(j->chunks);
+        free(j->timelines);
+        free(j->model_dir);
+        rf_spec_free(&j->spec);
+        rf_plan_destroy(&j->plan);
+        rf_store_job_clear(&j->row);
+        free(j);
+    }
+    while (c->workers) {
+        c_worker *w = c->workers;
+        c->workers = w->next;
+        free(w->models);
+        free(w);
+    }
+    while (c->watches) {
+        c_watch *w = c->watches;
+        c->watches = w->next;
+        free(w);
+    }
+    while (c->models) {
+        c_model *m = c->models;
+        c->models = m->next;
+        free(m->path);
+        free(m);
+    }
+    if (c->wsock)
+        zmq_close(c->wsock);
+    if (c->asock)
+        zmq_close(c->asock);
+    if (c->zctx)
+        zmq_ctx_term(c->zctx);
+    if (c->store) {
+        rf_error err;
+        if (rf_store_commit(c->store, &err))
+            rf_log_kv(RF_LOG_ERROR, "store", "final commit failed", "error=\"%s\"", err.msg);
+        rf_store_destroy(&c->store);
+    }
+    free(c);
+    *pself = NULL;
+}

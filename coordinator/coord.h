@@ -1,0 +1,224 @@
+/* coord.h - the coordinator process: one event loop over the worker and API sockets.
+ *
+ * Public part: a config, new/run/stop/destroy. The rest of this header is shared by the
+ * subsystem files of coordinator/ (coord.c: loop, sends, recovery; workers.c: sessions;
+ * api.c: requests; jobs.c: submit, planning, job life; sched.c: dispatch, leases,
+ * results; rounds.c: lockstep fusion, checkpoints, replay; stitch.c: the output) and by
+ * nobody else. Single-threaded: every function here runs on the loop's thread. A
+ * transition is written to the store before anything that depends on it is sent:
+ * c_send commits the open transaction first (group commit: all transitions of one turn
+ * before the first send share one commit). Never links the engine.
+ */
+#ifndef RF_COORD_H
+#define RF_COORD_H
+
+#include "chunk_state.h"
+#include "error.h"
+#include "hash.h"
+#include "plan.h"
+#include "spec.h"
+#include "store.h"
+#include "wire.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RF_COORD_MAX_MODEL_DIRS 16
+
+typedef struct rf_coord_config {
+    const char *listen;      /* worker ROUTER endpoint */
+    const char *api;         /* API ROUTER endpoint */
+    const char *state_dir;   /* --state */
+    const char *output_root; /* outputs are confined here (default: the current directory) */
+    const char *model_dirs[RF_COORD_MAX_MODEL_DIRS];
+    int n_model_dirs;
+    int heartbeat_ms;   /* beat interval both ways (default 1000) */
+    int liveness;       /* missed beats before a worker is lost (default 5) */
+    int lease_ms;       /* attempt lease without Progress (default 30000) */
+    int segment_latent; /* latent frames per DECODE segment (default 8) */
+    int concat_bytes;   /* 1: join segments byte for byte (test workers' segments only) */
+} rf_coord_config;
+
+typedef struct rf_coord rf_coord;
+
+/* Opens the store, binds both sockets and resumes the jobs found in the store. NULL +
+ * err when a socket cannot bind or the state cannot be opened. */
+rf_coord *rf_coord_new(const rf_coord_config *cfg, rf_error *err);
+/* Serves until rf_coord_stop; returns 0 after a clean stop (everything committed). */
+int rf_coord_run(rf_coord *self, rf_error *err);
+/* Asks the loop to stop at its next turn; async-signal-safe. */
+void rf_coord_stop(rf_coord *self);
+void rf_coord_destroy(rf_coord **self);
+
+/* ================= internal: shared by the files of coordinator/ only ======================== */
+
+typedef struct c_worker {
+    char id[RF_STORE_ID_MAX];
+    char name[128];
+    unsigned char peer[RF_WIRE_PEER_MAX];
+    size_t peer_len;
+    char backend[32];
+    uint32_t threads, tp, max_tasks;
+    uint64_t memory_bytes;
+    char (*models)[RF_HASH_HEX];
+    size_t n_models;
+    int64_t connected_ms, last_seen_ms;
+    int draining;
+    int running; /* attempts it holds */
+    uint64_t tasks_done, tasks_failed;
+    struct c_worker *next;
+} c_worker;
+
+struct c_job;
+
+typedef struct c_task {
+    rf_store_task row;
+    struct c_job *job;
+    int steps_done; /* DENOISE progress of the current attempt */
+} c_task;
+
+typedef struct c_chunk {
+    rf_plan_chunk plan;
+    rf_store_chunk row;
+    c_task *task;         /* its DENOISE task */
+    int prompt, negative; /* indices into the job's prompts (-1: none) */
+    rf_chunk_state *up;   /* OverlapUp waiting for round up_round to fuse */
+    int up_round;
+} c_chunk;
+
+typedef struct c_timeline {
+    int index;
+    int fused_round; /* last fused and committed round */
+    int nchunks;
+    c_chunk **chunks;
+    rf_cs_span *windows;
+    rf_chunk_state *latent; /* the assembled final latent of the timeline (lazily) */
+} c_timeline;
+
+typedef struct c_job {
+    rf_store_job row;
+    rf_job_spec *spec;
+    rf_plan *plan;
+    char *model_dir;
+    int sync_every, checkpoint_every, rounds_total, warmup;
+    char **prompts;            /* distinct prompt texts (positive and negative) */
+    char (*text)[RF_HASH_HEX]; /* their embeddings' blobs ("" until encoded) */
+    int nprompts;
+    c_task *tasks;
+    int ntasks;
+    c_chunk *chunks;
+    c_timeline *timelines;
+    int done_segments;
+    int64_t rate_t0_ms;
+    uint64_t rate_steps0;
+    struct c_job *next;
+} c_job;
+
+typedef struct c_watch {
+    unsigned char peer[RF_WIRE_PEER_MAX];
+    size_t peer_len;
+    uint64_t request_id;
+    char job_id[RF_STORE_ID_MAX]; /* "" = every job */
+    struct c_watch *next;
+} c_watch;
+
+typedef struct c_model {
+    char *path;
+    char hash[RF_HASH_HEX];
+    int64_t mtime_ns;
+    struct c_model *next;
+} c_model;
+
+struct rf_coord {
+    rf_coord_config cfg;
+    char output_root[4096];
+    void *zctx, *wsock, *asock;
+    rf_store *store;
+    rf_wire_limits limits;
+    volatile int stop;
+    int dirty;  /* something changed: run the dispatcher */
+    int paused; /* the store failed (e.g. disk full): no dispatch until it works again */
+    char pause_reason[RF_ERROR_MSG_MAX];
+    int64_t started_ms, next_beat_ms;
+    uint64_t beat_seq, event_seq;
+    c_worker *workers;
+    c_job *jobs;
+    c_watch *watches;
+    c_model *models;
+};
+
+/* coord.c */
+int64_t c_now_ms(void);
+/* Commits the open transaction (no-op when none); on failure pauses dispatch and logs. */
+int c_commit(rf_coord *c);
+/* Sends msg on the worker or API socket after committing. Logs and returns nonzero on
+ * failure (a vanished peer is not an error of the loop). */
+int c_send(rf_coord *c, void *sock, rf_wire_msg *msg);
+/* Sends Error{code, text} answering `to`. */
+void c_reply_error(rf_coord *c, void *sock, const rf_wire_msg *to, int code, const char *text);
+/* Records a job event (store + log + watchers). level: "info", "warn", "error". */
+void c_job_event(rf_coord *c, c_job *job, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Streams the job's progress/state to its watchers. */
+void c_job_notify(rf_coord *c, c_job *job, int kind);
+
+/* workers.c */
+void c_worker_message(rf_coord *c, rf_wire_msg *msg);
+void c_workers_tick(rf_coord *c, int64_t now);
+c_worker *c_worker_find(rf_coord *c, const char *id_or_name);
+int c_worker_has_model(const c_worker *w, const char *hash);
+void c_worker_lost(rf_coord *c, c_worker *w, const char *why);
+void c_worker_drain(rf_coord *c, c_worker *w, const char *reason);
+
+/* api.c */
+void c_api_message(rf_coord *c, rf_wire_msg *msg);
+
+/* jobs.c */
+int c_jobs_load(rf_coord *c, rf_error *err);
+c_job *c_job_find(rf_coord *c, const char *id);
+/* Validates and queues a spec; on refusal fills diags/err and returns nonzero. */
+int c_job_submit(rf_coord *c, const Reelfarm__Submit *req, rf_spec_diags *diags, char *job_id,
+                 rf_error *err);
+void c_job_cancel(rf_coord *c, c_job *job, const char *why);
+int c_job_retry(rf_coord *c, c_job *job, rf_error *err);
+void c_job_fail(rf_coord *c, c_job *job, const char *why);
+/* Moves a job forward after a task finished: decode readiness, stitching, DONE. */
+void c_job_advance(rf_coord *c, c_job *job);
+int c_job_terminal(const c_job *job);
+uint64_t c_job_steps_done(const c_job *job);
+uint64_t c_job_steps_total(const c_job *job);
+void c_job_fill_info(const c_job *job, Reelfarm__JobInfo *info, int detail);
+void c_job_free_info(Reelfarm__JobInfo *info);
+c_task *c_task_find(rf_coord *c, const char *task_id);
+int c_task_put(rf_coord *c, c_task *t);
+
+/* sched.c */
+void c_dispatch(rf_coord *c);
+void c_leases_tick(rf_coord *c, int64_t now);
+/* Ends the current attempt of t (lost lease, lost worker, retryable error): requeues
+ * it, or fails the job when 3 different workers failed it. counts: 1 when it counts
+ * as a failure of worker. */
+void c_task_requeue(rf_coord *c, c_task *t, const char *worker, const char *why, int counts);
+void c_on_result(rf_coord *c, c_worker *w, rf_wire_msg *msg);
+void c_on_task_error(rf_coord *c, c_worker *w, rf_wire_msg *msg);
+void c_on_progress(rf_coord *c, c_worker *w, rf_wire_msg *msg);
+/* The task's current attempt if worker w owns it, else NULL (and the message is stale). */
+c_task *c_fence(rf_coord *c, c_worker *w, const char *task_id, uint64_t attempt, const char *what);
+void c_cancel_attempt(rf_coord *c, c_task *t, const char *reason);
+
+/* rounds.c */
+void c_on_overlap_up(rf_coord *c, c_worker *w, rf_wire_msg *msg);
+void c_on_checkpoint(rf_coord *c, c_worker *w, rf_wire_msg *msg);
+/* Loads the timeline's fused round from the store after a restart. */
+int c_rounds_restore(rf_coord *c, c_job *job, rf_error *err);
+/* The assembled final latent of a timeline (fused overlaps of the chunks' results). */
+rf_chunk_state *c_timeline_latent(rf_coord *c, c_job *job, int timeline, rf_error *err);
+
+/* stitch.c */
+/* Checks at submit that the output can be produced (confinement, codec support). */
+int c_output_resolve(rf_coord *c, const char *path, char *out, size_t cap, rf_error *err);
+int c_stitch_supported(rf_coord *c, rf_error *err);
+/* Joins the job's segments in film order into its output path, atomically. */
+int c_stitch(rf_coord *c, c_job *job, rf_error *err);
+
+#endif

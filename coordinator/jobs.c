@@ -1,0 +1,712 @@
+/* jobs.c - the life of a job: submit (validate, resolve and pin the model, plan, store),
+ * resume after a restart, cancel, retry, fail, and the step from "all segments decoded"
+ * to "output written, DONE".
+ *
+ * A job is stored as its effective spec (JSON with the seed filled in), so a restart
+ * re-parses and re-plans it to exactly the same timelines, chunks, prompts and tasks;
+ * tasks, chunks and fused rounds come back from their own rows. Task ids are
+ * "<job>/text/<i>", "<job>/denoise/<chunk>", "<job>/decode/<segment>". Nothing here
+ * talks to a worker directly; sched.c dispatches what this file queues.
+ */
+#include "coord.h"
+
+#include "log.h"
+#include "model_id.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int c_job_terminal(const c_job *job)
+{
+    return job->row.state == REELFARM__JOB_STATE__JOB_DONE ||
+           job->row.state == REELFARM__JOB_STATE__JOB_FAILED ||
+           job->row.state == REELFARM__JOB_STATE__JOB_CANCELED;
+}
+
+c_job *c_job_find(rf_coord *c, const char *id)
+{
+    for (c_job *j = c->jobs; j; j = j->next)
+        if (strcmp(j->row.id, id) == 0)
+            return j;
+    return NULL;
+}
+
+c_task *c_task_find(rf_coord *c, const char *task_id)
+{
+    const char *slash = strchr(task_id, '/');
+    if (!slash)
+        return NULL;
+    for (c_job *j = c->jobs; j; j = j->next) {
+        size_t n = strlen(j->row.id);
+        if ((size_t)(slash - task_id) != n || strncmp(task_id, j->row.id, n) != 0)
+            continue;
+        for (int i = 0; i < j->ntasks; i++)
+            if (strcmp(j->tasks[i].row.id, task_id) == 0)
+                return &j->tasks[i];
+    }
+    return NULL;
+}
+
+int c_task_put(rf_coord *c, c_task *t)
+{
+    rf_error err;
+    if (rf_store_begin(c->store, &err) || rf_store_task_put(c->store, &t->row, &err)) {
+        rf_log_kv(RF_LOG_ERROR, "store", "cannot write a task", "task=%s error=\"%s\"", t->row.id,
+                  err.msg);
+        return err.code;
+    }
+    return 0;
+}
+
+static int s_job_put(rf_coord *c, c_job *job)
+{
+    rf_error err;
+    if (rf_store_begin(c->store, &err) || rf_store_job_put(c->store, &job->row, &err)) {
+        rf_log_kv(RF_LOG_ERROR, "store", "cannot write a job", "job=%s error=\"%s\"", job->row.id,
+                  err.msg);
+        return err.code;
+    }
+    return 0;
+}
+
+uint64_t c_job_steps_total(const c_job *job)
+{
+    return (uint64_t)job->plan->chunk_count * (uint64_t)job->spec->steps;
+}
+
+uint64_t c_job_steps_done(const c_job *job)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < job->plan->chunk_count; i++) {
+        const c_task *t = job->chunks[i].task;
+        if (t->row.state == REELFARM__UNIT_STATE__UNIT_DONE)
+            n += (uint64_t)job->spec->steps;
+        else if (t->row.state == REELFARM__UNIT_STATE__UNIT_RUNNING)
+            n += (uint64_t)t->steps_done;
+    }
+    return n;
+}
+
+/* ---- model --------------------------------------------------------------------- */
+
+static int s_model_hash(rf_coord *c, const char *dir, char *hex, rf_error *err)
+{
+    char mj[4200];
+    snprintf(mj, sizeof(mj), "%s/model.json", dir);
+    struct stat st;
+    int64_t mtime = 0;
+    if (stat(mj, &st) == 0 || stat(dir, &st) == 0)
+        mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    for (c_model *m = c->models; m; m = m->next)
+        if (strcmp(m->path, dir) == 0 && m->mtime_ns == mtime) {
+            snprintf(hex, RF_HASH_HEX, "%s", m->hash);
+            return 0;
+        }
+    rf_hash h;
+    int rc = rf_model_hash(dir, &h, hex, err);
+    if (rc)
+        return rc;
+    c_model *m = calloc(1, sizeof(*m));
+    if (m && (m->path = strdup(dir)) != NULL) {
+        snprintf(m->hash, sizeof(m->hash), "%s", hex);
+        m->mtime_ns = mtime;
+        m->next = c->models;
+        c->models = m;
+    } else {
+        free(m);
+    }
+    return 0;
+}
+
+/* model.json's defaults.negative and defaults.decode_warmup (latent frames), when there. */
+static void s_model_defaults(const char *dir, char **negative, int *warmup)
+{
+    char mj[4200];
+    snprintf(mj, sizeof(mj), "%s/model.json", dir);
+    json_t *root = json_load_file(mj, JSON_REJECT_DUPLICATES, NULL);
+    json_t *d = root ? json_object_get(root, "defaults") : NULL;
+    json_t *neg = d ? json_object_get(d, "negative") : NULL;
+    json_t *wu = d ? json_object_get(d, "decode_warmup") : NULL;
+    if (json_is_string(neg))
+        *negative = strdup(json_string_value(neg));
+    if (json_is_integer(wu) && json_integer_value(wu) >= 0 && json_integer_value(wu) <= 64)
+        *warmup = (int)json_integer_value(wu);
+    json_decref(root);
+}
+
+/* ---- building a job's in-memory form ------------------------------------------- */
+
+static int s_prompt_index(c_job *job, const char *text)
+{
+    for (int i = 0; i < job->nprompts; i++)
+        if (strcmp(job->prompts[i], text) == 0)
+            return i;
+    char *dup = strdup(text);
+    if (!dup)
+        return -1;
+    job->prompts[job->nprompts] = dup;
+    return job->nprompts++;
+}
+
+/* Plans the job and lays out its tasks (not yet stored). */
+static int s_job_build(rf_coord *c, c_job *job, rf_error *err)
+{
+    const rf_job_spec *sp = job->spec;
+    char *default_neg = NULL;
+    job->warmup = 4;
+    s_model_defaults(job->model_dir, &default_neg, &job->warmup);
+    rf_plan_shot *shots = calloc((size_t)sp->shot_count, sizeof(*shots));
+    if (!shots) {
+        free(default_neg);
+        return rf_error_set(err, RF_ENOMEM, "out of memory planning");
+    }
+    for (int i = 0; i < sp->shot_count; i++) {
+        shots[i].frames = (int)sp->shots[i].frames;
+        shots[i].cut = i > 0 && sp->shots[i].transition == RF_TRANSITION_CUT;
+    }
+    rf_plan_params pp = {
+        .chunk_latent = (sp->chunk.frames - 1) / 4 + 1,
+        .overlap_latent = sp->chunk.overlap / 4,
+        .segment_latent = c->cfg.segment_latent,
+        .warmup_latent = job->warmup,
+    };
+    job->plan = rf_plan_new(shots, sp->shot_count, &pp, err);
+    free(shots);
+    if (!job->plan) {
+        free(default_neg);
+        return rf_error_prefix(err, "planning");
+    }
+    const rf_plan *pl = job->plan;
+    job->sync_every = sp->mode == RF_MODE_LOCKSTEP ? sp->chunk.sync_every : 0;
+    job->checkpoint_every = sp->chunk.checkpoint_every;
+    job->rounds_total = job->sync_every ? sp->steps / job->sync_every : 0;
+    job->prompts = calloc((size_t)sp->shot_count * 2 + 1, sizeof(char *));
+    job->text = calloc((size_t)sp->shot_count * 2 + 1, RF_HASH_HEX);
+    job->chunks = calloc((size_t)pl->chunk_count, sizeof(c_chunk));
+    job->timelines = calloc((size_t)pl->timeline_count, sizeof(c_timeline));
+    job->ntasks = 0;
+    job->tasks =
+        calloc((size_t)(sp->shot_count * 2 + pl->chunk_count + pl->segment_count), sizeof(c_task));
+    if (!job->prompts || !job->text || !job->chunks || !job->timelines || !job->tasks) {
+        free(default_neg);
+        return rf_error_set(err, RF_ENOMEM, "out of memory planning");
+    }
+    int guided = sp->guidance > 1.0;
+    for (int i = 0; i < pl->chunk_count; i++) {
+        c_chunk *ch = &job->chunks[i];
+        ch->plan = pl->chunks[i];
+        const rf_spec_shot *shot = &sp->shots[ch->plan.shot];
+        ch->prompt = s_prompt_index(job, shot->prompt);
+        ch->negative = -1;
+        if (guided)
+            ch->negative = s_prompt_index(job, shot->negative ? shot->negative
+                                                              : (default_neg ? default_neg : ""));
+        if (ch->prompt < 0 || (guided && ch->negative < 0)) {
+            free(default_neg);
+            return rf_error_set(err, RF_ENOMEM, "out of memory planning");
+        }
+        snprintf(ch->row.job_id, sizeof(ch->row.job_id), "%s", job->row.id);
+        ch->row.timeline = ch->plan.timeline;
+        ch->row.index = ch->plan.index;
+    }
+    free(default_neg);
+    for (int i = 0; i < job->nprompts; i++) {
+        c_task *t = &job->tasks[job->ntasks++];
+        t->job = job;
+        snprintf(t->row.id, sizeof(t->row.id), "%s/text/%d", job->row.id, i);
+        t->row.kind = REELFARM__TASK_KIND__TASK_ENCODE_TEXT;
+        t->row.unit = i;
+    }
+    for (int i = 0; i < pl->chunk_count; i++) {
+        c_task *t = &job->tasks[job->ntasks++];
+        t->job = job;
+        snprintf(t->row.id, sizeof(t->row.id), "%s/denoise/%d", job->row.id, i);
+        t->row.kind = REELFARM__TASK_KIND__TASK_DENOISE;
+        t->row.unit = i;
+        t->row.step_end = sp->steps;
+        job->chunks[i].task = t;
+    }
+    for (int i = 0; i < pl->segment_count; i++) {
+        c_task *t = &job->tasks[job->ntasks++];
+        t->job = job;
+        snprintf(t->row.id, sizeof(t->row.id), "%s/decode/%d", job->row.id, i);
+        t->row.kind = REELFARM__TASK_KIND__TASK_DECODE;
+        t->row.unit = i;
+    }
+    for (int i = 0; i < job->ntasks; i++) {
+        snprintf(job->tasks[i].row.job_id, sizeof(job->tasks[i].row.job_id), "%s", job->row.id);
+        job->tasks[i].row.state = REELFARM__UNIT_STATE__UNIT_PENDING;
+    }
+    for (int t = 0; t < pl->timeline_count; t++) {
+        c_timeline *tl = &job->timelines[t];
+        const rf_plan_timeline *pt = &pl->timelines[t];
+        tl->index = t;
+        tl->nchunks = pt->chunk_count;
+        tl->chunks = calloc((size_t)pt->chunk_count, sizeof(c_chunk *));
+        tl->windows = calloc((size_t)pt->chunk_count, sizeof(rf_cs_span));
+        if (!tl->chunks || !tl->windows)
+            return rf_error_set(err, RF_ENOMEM, "out of memory planning");
+        for (int k = 0; k < pt->chunk_count; k++) {
+            c_chunk *ch = &job->chunks[pt->first_chunk + k];
+            tl->chunks[k] = ch;
+            tl->windows[k].start = ch->plan.start;
+            tl->windows[k].len = ch->plan.end - ch->plan.start;
+        }
+    }
+    return 0;
+}
+
+static void s_job_free(c_job *j)
+{
+    for (int i = 0; j->plan && i < j->plan->timeline_count && j->timelines; i++) {
+        free(j->timelines[i].chunks);
+        free(j->timelines[i].windows);
+    }
+    for (int i = 0; i < j->nprompts; i++)
+        free(j->prompts[i]);
+    for (int i = 0; i < j->ntasks; i++)
+        rf_store_task_clear(&j->tasks[i].row);
+    free(j->prompts);
+    free(j->text);
+    free(j->tasks);
+    free(j->chunks);
+    free(j->timelines);
+    free(j->model_dir);
+    rf_spec_free(&j->spec);
+    rf_plan_destroy(&j->plan);
+    rf_store_job_clear(&j->row);
+    free(j);
+}
+
+static void s_job_link(rf_coord *c, c_job *job)
+{
+    c_job **p = &c->jobs;
+    while (*p)
+        p = &(*p)->next;
+    *p = job;
+}
+
+/* ---- submit ---------------------------------------------------------------------- */
+
+int c_job_submit(rf_coord *c, const Reelfarm__Submit *req, rf_spec_diags *diags, char *job_id,
+                 rf_error *err)
+{
+    job_id[0] = 0;
+    const char *text = req->spec ? req->spec : "";
+    const char *src = req->spec_name && req->spec_name[0] ? req->spec_name : "<spec>";
+    rf_job_spec *spec = rf_spec_parse(text, strlen(text), src, diags, err);
+    if (!spec)
+        return err->code ? err->code : RF_EINVAL;
+    int rc = 0;
+    if (req->output_path && req->output_path[0])
+        rc = rf_spec_set_output_path(spec, req->output_path, err);
+    char out_path[4096];
+    if (!rc)
+        rc = c_output_resolve(c, spec->output.path, out_path, sizeof(out_path), err);
+    if (!rc)
+        rc = c_stitch_supported(c, err);
+    char *model_dir = NULL;
+    char hex[RF_HASH_HEX];
+    if (!rc) {
+        rc = rf_spec_resolve_model(spec->model, c->cfg.model_dirs, (size_t)c->cfg.n_model_dirs,
+                                   &model_dir, err);
+        if (!rc)
+            rc = s_model_hash(c, model_dir, hex, err);
+        if (rc)
+            rf_error_prefix(err, "model '%s'", spec->model);
+    }
+    if (rc) {
+        free(model_dir);
+        rf_spec_free(&spec);
+        return rc;
+    }
+    if (!spec->seed_set) {
+        uint64_t seed = 0;
+        int fd = open("/dev/urandom", O_RDONLY);
+        if (fd < 0 || read(fd, &seed, sizeof(seed)) != (ssize_t)sizeof(seed))
+            seed = (uint64_t)c_now_ms() * 0x9E3779B97F4A7C15ull;
+        if (fd >= 0)
+            close(fd);
+        spec->seed = seed & 0x7fffffffffffffffull;
+        spec->seed_set = 1;
+    }
+    c_job *job = calloc(1, sizeof(*job));
+    char *json = rf_spec_to_json(spec, 0, err);
+    if (!job || !json) {
+        free(json);
+        free(job);
+        free(model_dir);
+        rf_spec_free(&spec);
+        return rf_error_set(err, RF_ENOMEM, "out of memory");
+    }
+    job->spec = spec;
+    job->model_dir = model_dir;
+    job->row.spec = json;
+    job->row.spec_name = strdup(src);
+    job->row.name = strdup(spec->name);
+    job->row.model = strdup(spec->model);
+    job->row.output_path = strdup(out_path);
+    snprintf(job->row.model_hash, sizeof(job->row.model_hash), "%s", hex);
+    job->row.priority = spec->priority;
+    job->row.state = REELFARM__JOB_STATE__JOB_QUEUED;
+    job->row.submitted_ms = c_now_ms();
+    snprintf(job->row.id, sizeof(job->row.id), "validate");
+    rc = s_job_build(c, job, err);
+    if (rc || req->validate_only) {
+        s_job_free(job);
+        return rc;
+    }
+    uint64_t n = 0;
+    rc = rf_store_begin(c->store, err);
+    if (!rc)
+        rc = rf_store_next(c->store, "job", &n, err);
+    if (rc) {
+        s_job_free(job);
+        return rc;
+    }
+    /* ids were laid out under a placeholder: rebuild them under the real id */
+    snprintf(job->row.id, sizeof(job->row.id), "job-%llu", (unsigned long long)n);
+    for (int i = 0; i < job->ntasks; i++) {
+        c_task *t = &job->tasks[i];
+        char *slash = strchr(t->row.id, '/');
+        char rest[RF_STORE_ID_MAX];
+        snprintf(rest, sizeof(rest), "%s", slash);
+        snprintf(t->row.id, sizeof(t->row.id), "%s%s", job->row.id, rest);
+        snprintf(t->row.job_id, sizeof(t->row.job_id), "%s", job->row.id);
+    }
+    for (int i = 0; i < job->plan->chunk_count; i++)
+        snprintf(job->chunks[i].row.job_id, sizeof(job->chunks[i].row.job_id), "%s", job->row.id);
+    rc = rf_store_job_put(c->store, &job->row, err);
+    for (int i = 0; !rc && i < job->ntasks; i++) {
+        c_task *t = &job->tasks[i];
+        if (t->row.kind == REELFARM__TASK_KIND__TASK_ENCODE_TEXT &&
+            rf_store_text_get(c->store, hex, job->prompts[t->row.unit], job->text[t->row.unit],
+                              NULL) == 0) {
+            t->row.state = REELFARM__UNIT_STATE__UNIT_DONE; /* cached */
+            snprintf(t->row.result, sizeof(t->row.result), "%s", job->text[t->row.unit]);
+        }
+        rc = rf_store_task_put(c->store, &t->row, err);
+    }
+    for (int i = 0; !rc && i < job->plan->chunk_count; i++)
+        rc = rf_store_chunk_put(c->store, &job->chunks[i].row, err);
+    if (rc) {
+        rf_store_rollback(c->store);
+        s_job_free(job);
+        return rc;
+    }
+    s_job_link(c, job);
+    snprintf(job_id, RF_STORE_ID_MAX, "%s", job->row.id);
+    c_job_event(c, job, "info",
+                "submitted: %d timeline(s), %d chunk(s), %d segment(s), %d steps, model %s "
+                "(%.12s), output %s",
+                job->plan->timeline_count, job->plan->chunk_count, job->plan->segment_count,
+                spec->steps, spec->model, hex, job->row.output_path);
+    c->dirty = 1;
+    return 0;
+}
+
+/* ---- resume after a restart ------------------------------------------------------- */
+
+typedef struct s_load {
+    rf_coord *c;
+    rf_error *err;
+    int rc;
+} s_load;
+
+static int s_task_row(void *ctx, const rf_store_task *row)
+{
+    c_job *job = ctx;
+    for (int i = 0; i < job->ntasks; i++) {
+        c_task *t = &job->tasks[i];
+        if (strcmp(t->row.id, row->id) != 0)
+            continue;
+        t->row = *row;
+        t->row.failed_workers = row->failed_workers ? strdup(row->failed_workers) : NULL;
+        t->row.error = row->error ? strdup(row->error) : NULL;
+        if (t->row.state == REELFARM__UNIT_STATE__UNIT_RUNNING) {
+            t->row.state = REELFARM__UNIT_STATE__UNIT_PENDING; /* its worker must say hello */
+            t->row.worker[0] = 0;
+        }
+        if (t->row.kind == REELFARM__TASK_KIND__TASK_ENCODE_TEXT &&
+            t->row.state == REELFARM__UNIT_STATE__UNIT_DONE && t->row.unit < job->nprompts)
+            snprintf(job->text[t->row.unit], RF_HASH_HEX, "%s", t->row.result);
+        if (t->row.kind == REELFARM__TASK_KIND__TASK_DECODE &&
+            t->row.state == REELFARM__UNIT_STATE__UNIT_DONE)
+            job->done_segments++;
+        break;
+    }
+    return 0;
+}
+
+static int s_chunk_row(void *ctx, const rf_store_chunk *row)
+{
+    c_job *job = ctx;
+    for (int i = 0; i < job->plan->chunk_count; i++) {
+        c_chunk *ch = &job->chunks[i];
+        if (ch->plan.timeline == row->timeline && ch->plan.index == row->index) {
+            ch->row = *row;
+            ch->row.worker[0] = 0; /* no worker is known after a restart */
+        }
+    }
+    return 0;
+}
+
+static int s_job_row(void *ctx, const rf_store_job *row)
+{
+    s_load *L = ctx;
+    rf_coord *c = L->c;
+    c_job *job = calloc(1, sizeof(*job));
+    if (!job)
+        return (L->rc = rf_error_set(L->err, RF_ENOMEM, "out of memory loading jobs"));
+    job->row = *row;
+    job->row.name = row->name ? strdup(row->name) : NULL;
+    job->row.spec = row->spec ? strdup(row->spec) : NULL;
+    job->row.spec_name = row->spec_name ? strdup(row->spec_name) : NULL;
+    job->row.model = row->model ? strdup(row->model) : NULL;
+    job->row.output_path = row->output_path ? strdup(row->output_path) : NULL;
+    job->row.error = row->error ? strdup(row->error) : NULL;
+    rf_error err;
+    job->spec = rf_spec_parse(job->row.spec ? job->row.spec : "",
+                              job->row.spec ? strlen(job->row.spec) : 0, job->row.id, NULL, &err);
+    int rc = job->spec ? 0 : err.code;
+    if (!rc)
+        rc = rf_spec_resolve_model(job->spec->model, c->cfg.model_dirs, (size_t)c->cfg.n_model_dirs,
+                                   &job->model_dir, &err);
+    if (!rc)
+        rc = s_job_build(c, job, &err);
+    if (!rc)
+        rc = rf_store_task_each(c->store, job->row.id, s_task_row, job, &err);
+    if (!rc)
+        rc = rf_store_chunk_each(c->store, job->row.id, s_chunk_row, job, &err);
+    if (!rc)
+        rc = c_rounds_restore(c, job, &err);
+    if (rc && c_job_terminal(job)) {
+        s_job_free(job); /* a finished job whose model went away: nothing to resume */
+        return 0;
+    }
+    s_job_link(c, job);
+    if (rc) {
+        c_job_fail(c, job, err.msg);
+        return 0;
+    }
+    if (!c_job_terminal(job))
+        c_job_event(c, job, "info", "resumed after a coordinator restart");
+    return 0;
+}
+
+int c_jobs_load(rf_coord *c, rf_error *err)
+{
+    s_load L = {c, err, 0};
+    int rc = rf_store_job_each(c->store, s_job_row, &L, err);
+    if (rc || L.rc)
+        return rc ? rc : L.rc;
+    return c_commit(c);
+}
+
+/* ---- transitions ------------------------------------------------------------------ */
+
+static void s_finish(rf_coord *c, c_job *job, int state)
+{
+    job->row.state = state;
+    job->row.finished_ms = c_now_ms();
+    for (int i = 0; i < job->ntasks; i++) {
+        c_task *t = &job->tasks[i];
+        if (t->row.state == REELFARM__UNIT_STATE__UNIT_RUNNING)
+            c_cancel_attempt(
+                c, t, state == REELFARM__JOB_STATE__JOB_CANCELED ? "job canceled" : "job failed");
+    }
+    for (int i = 0; i < job->plan->chunk_count; i++)
+        rf_chunk_state_destroy(&job->chunks[i].up);
+    for (int i = 0; i < job->plan->timeline_count; i++)
+        rf_chunk_state_destroy(&job->timelines[i].latent);
+    s_job_put(c, job);
+    c_job_notify(c, job, REELFARM__EVENT_KIND__EVENT_JOB_STATE);
+}
+
+void c_job_fail(rf_coord *c, c_job *job, const char *why)
+{
+    if (c_job_terminal(job))
+        return;
+    free(job->row.error);
+    job->row.error = strdup(why);
+    c_job_event(c, job, "error", "job failed: %s", why);
+    s_finish(c, job, REELFARM__JOB_STATE__JOB_FAILED);
+}
+
+void c_job_cancel(rf_coord *c, c_job *job, const char *why)
+{
+    if (c_job_terminal(job))
+        return;
+    c_job_event(c, job, "info", "canceled: %s", why);
+    s_finish(c, job, REELFARM__JOB_STATE__JOB_CANCELED);
+}
+
+int c_job_retry(rf_coord *c, c_job *job, rf_error *err)
+{
+    if (job->row.state != REELFARM__JOB_STATE__JOB_FAILED &&
+        job->row.state != REELFARM__JOB_STATE__JOB_CANCELED)
+        return rf_error_set(err, RF_EINVAL,
+                            "job %s is not failed or canceled; only those can be retried",
+                            job->row.id);
+    for (int i = 0; i < job->ntasks; i++) {
+        c_task *t = &job->tasks[i];
+        if (t->row.state == REELFARM__UNIT_STATE__UNIT_DONE)
+            continue;
+        t->row.state = REELFARM__UNIT_STATE__UNIT_PENDING;
+        t->row.failures = 0;
+        t->row.worker[0] = 0;
+        free(t->row.failed_workers);
+        t->row.failed_workers = NULL;
+        free(t->row.error);
+        t->row.error = NULL;
+        c_task_put(c, t);
+    }
+    free(job->row.error);
+    job->row.error = NULL;
+    job->row.state = REELFARM__JOB_STATE__JOB_QUEUED;
+    job->row.finished_ms = 0;
+    s_job_put(c, job);
+    c_job_event(c, job, "info", "retried");
+    c->dirty = 1;
+    return 0;
+}
+
+void c_job_advance(rf_coord *c, c_job *job)
+{
+    if (c_job_terminal(job))
+        return;
+    if (job->row.state == REELFARM__JOB_STATE__JOB_QUEUED) {
+        job->row.state = REELFARM__JOB_STATE__JOB_RUNNING;
+        job->row.started_ms = c_now_ms();
+        s_job_put(c, job);
+        c_job_notify(c, job, REELFARM__EVENT_KIND__EVENT_JOB_STATE);
+    }
+    for (int i = 0; i < job->ntasks; i++)
+        if (job->tasks[i].row.state != REELFARM__UNIT_STATE__UNIT_DONE)
+            return;
+    rf_error err;
+    if (c_stitch(c, job, &err)) {
+        c_job_fail(c, job, err.msg);
+        return;
+    }
+    c_job_event(c, job, "info", "done: wrote %s", job->row.output_path);
+    s_finish(c, job, REELFARM__JOB_STATE__JOB_DONE);
+}
+
+/* ---- JobInfo ---------------------------------------------------------------------- */
+
+static Reelfarm__FrameRange *s_range(int a, int b)
+{
+    Reelfarm__FrameRange *r = malloc(sizeof(*r));
+    if (r) {
+        reelfarm__frame_range__init(r);
+        r->start = (uint32_t)a;
+        r->end = (uint32_t)b;
+    }
+    return r;
+}
+
+void c_job_fill_info(const c_job *job, Reelfarm__JobInfo *info, int detail)
+{
+    reelfarm__job_info__init(info);
+    info->job_id = (char *)job->row.id;
+    info->name = job->row.name ? job->row.name : "";
+    info->state = job->row.state;
+    info->priority = job->row.priority;
+    info->model = job->row.model ? job->row.model : "";
+    info->model_hash = (char *)job->row.model_hash;
+    info->output_path = job->row.output_path ? job->row.output_path : "";
+    info->submitted_ms = (uint64_t)job->row.submitted_ms;
+    info->started_ms = (uint64_t)job->row.started_ms;
+    info->finished_ms = (uint64_t)job->row.finished_ms;
+    info->mode = job->spec->mode == RF_MODE_LOCKSTEP ? REELFARM__MODE__MODE_LOCKSTEP
+                                                     : REELFARM__MODE__MODE_INDEPENDENT;
+    info->steps = (uint32_t)job->spec->steps;
+    info->width = (uint32_t)job->spec->width;
+    info->height = (uint32_t)job->spec->height;
+    info->fps = (uint32_t)job->spec->fps;
+    info->chunk_steps_done = c_job_steps_done(job);
+    info->chunk_steps_total = c_job_steps_total(job);
+    info->segments_done = (uint32_t)job->done_segments;
+    info->segments_total = (uint32_t)job->plan->segment_count;
+    info->eta_seconds = -1;
+    if (job->row.error && job->row.error[0]) {
+        info->errors = malloc(sizeof(char *));
+        if (info->errors) {
+            info->errors[0] = job->row.error;
+            info->n_errors = 1;
+        }
+    }
+    if (!detail)
+        return;
+    const rf_plan *pl = job->plan;
+    info->timelines = calloc((size_t)pl->timeline_count, sizeof(*info->timelines));
+    info->segments = calloc((size_t)pl->segment_count, sizeof(*info->segments));
+    if (!info->timelines || !info->segments)
+        return;
+    for (int t = 0; t < pl->timeline_count; t++) {
+        Reelfarm__TimelineInfo *ti = malloc(sizeof(*ti));
+        if (!ti)
+            return;
+        reelfarm__timeline_info__init(ti);
+        info->timelines[info->n_timelines++] = ti;
+        ti->index = (uint32_t)t;
+        ti->latent_frames = (uint32_t)pl->timelines[t].latent_frames;
+        ti->pixel_frames = (uint32_t)pl->timelines[t].pixel_frames;
+        ti->chunks = calloc((size_t)job->timelines[t].nchunks, sizeof(*ti->chunks));
+        for (int k = 0; ti->chunks && k < job->timelines[t].nchunks; k++) {
+            const c_chunk *ch = job->timelines[t].chunks[k];
+            Reelfarm__ChunkInfo *ci = malloc(sizeof(*ci));
+            if (!ci)
+                break;
+            reelfarm__chunk_info__init(ci);
+            ti->chunks[ti->n_chunks++] = ci;
+            ci->index = (uint32_t)k;
+            ci->frames = s_range(ch->plan.start, ch->plan.end);
+            ci->state = ch->task->row.state;
+            ci->steps_done = ch->task->row.state == REELFARM__UNIT_STATE__UNIT_DONE
+                                 ? (uint32_t)job->spec->steps
+                                 : (uint32_t)ch->task->steps_done;
+            ci->worker = (char *)ch->task->row.worker;
+        }
+    }
+    int first_decode = job->ntasks - pl->segment_count;
+    for (int s = 0; s < pl->segment_count; s++) {
+        Reelfarm__SegmentInfo *si = malloc(sizeof(*si));
+        if (!si)
+            return;
+        reelfarm__segment_info__init(si);
+        info->segments[info->n_segments++] = si;
+        si->timeline = (uint32_t)pl->segments[s].timeline;
+        si->index = (uint32_t)s;
+        si->frames = s_range(pl->segments[s].start, pl->segments[s].end);
+        si->state = job->tasks[first_decode + s].row.state;
+        si->worker = (char *)job->tasks[first_decode + s].row.worker;
+    }
+}
+
+void c_job_free_info(Reelfarm__JobInfo *info)
+{
+    for (size_t t = 0; t < info->n_timelines; t++) {
+        Reelfarm__TimelineInfo *ti = info->timelines[t];
+        for (size_t k = 0; k < ti->n_chunks; k++) {
+            free(ti->chunks[k]->frames);
+            free(ti->chunks[k]);
+        }
+        free(ti->chunks);
+        free(ti);
+    }
+    for (size_t s = 0; s < info->n_segments; s++) {
+        free(info->segments[s]->frames);
+        free(info->segments[s]);
+    }
+    free(info->timelines);
+    free(info->segments);
+    free(info->errors);
+    reelfarm__job_info__init(info);
+}

@@ -1,0 +1,702 @@
+/* sched.c - dispatch, leases, the ownership fence and task outcomes.
+ *
+ * Each dispatch is an attempt: a new coordinator-wide id (store counter "attempt"), a
+ * worker and a lease deadline, committed before the TaskAssign leaves. Progress extends
+ * the lease; a lease that runs out or a lost worker ends the attempt and requeues the
+ * task; a result, error, progress, overlap or checkpoint counts only when its attempt
+ * is the task's current one and comes from the worker holding it (the fence), otherwise
+ * it is dropped and logged. A task that failed on 3 different workers fails its job
+ * with the errors gathered. Placement: jobs by priority, round-robin between jobs of one
+ * priority (fair share); a worker must hold the job's model; among those, the worker
+ * holding the chunk's state, then the least busy. A lockstep timeline's DENOISE tasks
+ * are placed together (gang) so no chunk waits on a round whose partner has no slot.
+ */
+#include "coord.h"
+
+#include "chunk_wire.h"
+#include "fusion.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_FAILED_WORKERS 3
+#define TENSOR_MAGIC       "RFTENS1"
+
+/* ---- stored tensors (text embeddings): magic, u32 dtype, u32 ndim, i64 shape[], data */
+
+static int s_tensor_put(rf_coord *c, const rf_wire_blob *b, const char *job_id, char *hex,
+                        rf_error *err)
+{
+    size_t head = 8 + 4 + 4 + 8 * (size_t)b->ndim;
+    unsigned char *buf = malloc(head + b->len);
+    if (!buf)
+        return rf_error_set(err, RF_ENOMEM, "out of memory storing '%s'", b->name);
+    memcpy(buf, TENSOR_MAGIC, 8);
+    uint32_t dt = (uint32_t)b->dtype, nd = (uint32_t)b->ndim;
+    memcpy(buf + 8, &dt, 4);
+    memcpy(buf + 12, &nd, 4);
+    memcpy(buf + 16, b->shape, 8 * (size_t)b->ndim);
+    memcpy(buf + head, b->data, b->len);
+    int rc = rf_store_begin(c->store, err);
+    if (!rc)
+        rc = rf_store_blob_put(c->store, buf, head + b->len, job_id, hex, err);
+    free(buf);
+    return rc;
+}
+
+/* Loads a stored tensor into blob (data malloc'd into *owned). */
+static int s_tensor_get(rf_coord *c, const char *hex, const char *name, rf_wire_blob *b,
+                        void **owned, rf_error *err)
+{
+    void *data = NULL;
+    size_t len = 0;
+    int rc = rf_store_blob_get(c->store, hex, &data, &len, err);
+    if (rc)
+        return rc;
+    uint32_t dt, nd;
+    if (len < 16 || memcmp(data, TENSOR_MAGIC, 8) != 0 ||
+        (memcpy(&dt, (char *)data + 8, 4), memcpy(&nd, (char *)data + 12, 4), nd > 8) ||
+        len < 16 + 8 * (size_t)nd) {
+        free(data);
+        return rf_error_set(err, RF_EINVAL, "stored tensor %s is damaged", hex);
+    }
+    memset(b, 0, sizeof(*b));
+    b->name = name;
+    b->dtype = (rf_dtype)dt;
+    b->ndim = (int)nd;
+    memcpy(b->shape, (char *)data + 16, 8 * (size_t)nd);
+    b->frame_axis = -1;
+    b->data = (char *)data + 16 + 8 * (size_t)nd;
+    b->len = len - 16 - 8 * (size_t)nd;
+    *owned = data;
+    return 0;
+}
+
+/* ---- the fence ------------------------------------------------------------------- */
+
+c_task *c_fence(rf_coord *c, c_worker *w, const char *task_id, uint64_t attempt, const char *what)
+{
+    c_task *t = task_id ? c_task_find(c, task_id) : NULL;
+    if (t && t->row.attempt == attempt && t->row.state == REELFARM__UNIT_STATE__UNIT_RUNNING &&
+        strcmp(t->row.worker, w->id) == 0 && !c_job_terminal(t->job))
+        return t;
+    rf_log_kv(RF_LOG_WARN, "sched", "stale result dropped",
+              "what=%s task=%s attempt=%llu current=%llu worker=%s", what, task_id ? task_id : "",
+              (unsigned long long)attempt, t ? (unsigned long long)t->row.attempt : 0ull, w->name);
+    return NULL;
+}
+
+static c_worker *s_owner(rf_coord *c, const c_task *t)
+{
+    return t->row.worker[0] ? c_worker_find(c, t->row.worker) : NULL;
+}
+
+/* Ends the attempt's bookkeeping on its worker. */
+static void s_release(rf_coord *c, c_task *t)
+{
+    c_worker *w = s_owner(c, t);
+    if (w && w->running > 0)
+        w->running--;
+    c->dirty = 1;
+}
+
+void c_cancel_attempt(rf_coord *c, c_task *t, const char *reason)
+{
+    c_worker *w = s_owner(c, t);
+    if (w) {
+        Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+        Reelfarm__CancelTask ct = REELFARM__CANCEL_TASK__INIT;
+        ct.task_id = t->row.id;
+        ct.attempt = t->row.attempt;
+        ct.reason = (char *)reason;
+        env.kind_case = REELFARM__ENVELOPE__KIND_CANCEL_TASK;
+        env.cancel_task = &ct;
+        rf_wire_msg m = {0};
+        memcpy(m.peer, w->peer, w->peer_len);
+        m.peer_len = w->peer_len;
+        m.env = &env;
+        s_release(c, t);
+        t->row.state = REELFARM__UNIT_STATE__UNIT_PENDING;
+        t->row.worker[0] = 0;
+        c_task_put(c, t);
+        c_send(c, c->wsock, &m);
+        return;
+    }
+    t->row.state = REELFARM__UNIT_STATE__UNIT_PENDING;
+    t->row.worker[0] = 0;
+    c_task_put(c, t);
+}
+
+static int s_listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == n && strncmp(p, name, n) == 0)
+            return 1;
+        p = comma ? comma + 1 : NULL;
+    }
+    return 0;
+}
+
+static int s_count_listed(const char *list)
+{
+    if (!list || !*list)
+        return 0;
+    int n = 1;
+    for (const char *p = list; *p; p++)
+        n += *p == ',';
+    return n;
+}
+
+static void s_append(char **dst, const char *sep, const char *add)
+{
+    size_t a = *dst ? strlen(*dst) : 0, b = strlen(add), s = strlen(sep);
+    char *p = realloc(*dst, a + s + b + 1);
+    if (!p)
+        return;
+    if (a) {
+        memcpy(p + a, sep, s);
+        a += s;
+    }
+    memcpy(p + a, add, b + 1);
+    *dst = p;
+}
+
+void c_task_requeue(rf_coord *c, c_task *t, const char *worker, const char *why, int counts)
+{
+    s_release(c, t);
+    c_job *job = t->job;
+    if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE)
+        job->chunks[t->row.unit].row.worker[0] = 0;
+    t->row.state = REELFARM__UNIT_STATE__UNIT_PENDING;
+    t->row.worker[0] = 0;
+    if (counts) {
+        t->row.failures++;
+        if (!s_listed(t->row.failed_workers, worker))
+            s_append(&t->row.failed_workers, ",", worker);
+        char line[1200];
+        snprintf(line, sizeof(line), "%s: %s", worker, why);
+        s_append(&t->row.error, "; ", line);
+    }
+    c_job_event(c, job, "warn", "task %s requeued: %s (worker %s)", t->row.id, why, worker);
+    if (s_count_listed(t->row.failed_workers) >= MAX_FAILED_WORKERS) {
+        t->row.state = REELFARM__UNIT_STATE__UNIT_FAILED;
+        c_task_put(c, t);
+        char text[2048];
+        snprintf(text, sizeof(text), "task %s failed on %d different workers: %s", t->row.id,
+                 MAX_FAILED_WORKERS, t->row.error ? t->row.error : "");
+        c_job_fail(c, job, text);
+        return;
+    }
+    c_task_put(c, t);
+}
+
+/* ---- readiness and placement ------------------------------------------------------- */
+
+static int s_ready(const c_task *t)
+{
+    const c_job *job = t->job;
+    if (t->row.state != REELFARM__UNIT_STATE__UNIT_PENDING)
+        return 0;
+    switch (t->row.kind) {
+    case REELFARM__TASK_KIND__TASK_ENCODE_TEXT: return 1;
+    case REELFARM__TASK_KIND__TASK_DENOISE: {
+        const c_chunk *ch = &job->chunks[t->row.unit];
+        return job->text[ch->prompt][0] && (ch->negative < 0 || job->text[ch->negative][0]);
+    }
+    case REELFARM__TASK_KIND__TASK_DECODE: {
+        const c_timeline *tl = &job->timelines[job->plan->segments[t->row.unit].timeline];
+        for (int k = 0; k < tl->nchunks; k++)
+            if (tl->chunks[k]->task->row.state != REELFARM__UNIT_STATE__UNIT_DONE)
+                return 0;
+        return 1;
+    }
+    default: return 0;
+    }
+}
+
+static int s_free(const c_worker *w)
+{
+    return w->draining ? 0 : (int)w->max_tasks - w->running;
+}
+
+static c_worker *s_pick(rf_coord *c, const c_task *t)
+{
+    const c_job *job = t->job;
+    const char *holder =
+        t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE ? job->chunks[t->row.unit].row.worker : "";
+    c_worker *best = NULL;
+    long best_score = -1;
+    for (c_worker *w = c->workers; w; w = w->next) {
+        if (s_free(w) <= 0 || !c_worker_has_model(w, job->row.model_hash) ||
+            s_listed(t->row.failed_workers, w->name))
+            continue;
+        long score = 1000000L - w->running;
+        if (holder[0] && strcmp(holder, w->id) == 0)
+            score += 10000000L;
+        if (score > best_score) {
+            best = w;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
+/* ---- TaskAssign ---------------------------------------------------------------------- */
+
+#define MAX_ASSIGN_BLOBS (RF_CS_MAX_TENSORS + 4)
+
+static Reelfarm__Codec s_codec(rf_codec k)
+{
+    return (Reelfarm__Codec)(k + 1);
+}
+
+static int s_assign(rf_coord *c, c_task *t, c_worker *w)
+{
+    c_job *job = t->job;
+    rf_error err;
+    uint64_t attempt = 0;
+    if (rf_store_begin(c->store, &err) || rf_store_next(c->store, "attempt", &attempt, &err)) {
+        rf_log_kv(RF_LOG_ERROR, "sched", "cannot allocate an attempt", "error=\"%s\"", err.msg);
+        return -1;
+    }
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    Reelfarm__TaskAssign a = REELFARM__TASK_ASSIGN__INIT;
+    Reelfarm__EncodeText et = REELFARM__ENCODE_TEXT__INIT;
+    Reelfarm__Denoise dn = REELFARM__DENOISE__INIT;
+    Reelfarm__Decode dc = REELFARM__DECODE__INIT;
+    Reelfarm__CodecSettings cs = REELFARM__CODEC_SETTINGS__INIT;
+    Reelfarm__FrameRange fr = REELFARM__FRAME_RANGE__INIT;
+    Reelfarm__FrameRange ov[RF_CS_MAX_SPANS], *ovp[RF_CS_MAX_SPANS];
+    Reelfarm__BlobRef ctx = REELFARM__BLOB_REF__INIT, nctx = REELFARM__BLOB_REF__INIT;
+    rf_wire_blob blobs[MAX_ASSIGN_BLOBS];
+    size_t nb = 0;
+    void *owned[3] = {NULL, NULL, NULL};
+    rf_chunk_state *restore = NULL;
+    rf_chunk_wire *cw = NULL;
+    float *slice = NULL;
+    char *prompt_ptr[1];
+    int rc = 0;
+    const rf_job_spec *sp = job->spec;
+    a.task_id = t->row.id;
+    a.attempt = attempt;
+    a.job_id = job->row.id;
+    a.kind = t->row.kind;
+    a.model_hash = job->row.model_hash;
+    a.lease_ms = (uint32_t)c->cfg.lease_ms;
+    a.priority = job->row.priority;
+    int step_begin = 0;
+    if (t->row.kind == REELFARM__TASK_KIND__TASK_ENCODE_TEXT) {
+        prompt_ptr[0] = job->prompts[t->row.unit];
+        et.prompts = prompt_ptr;
+        et.n_prompts = 1;
+        a.task_case = REELFARM__TASK_ASSIGN__TASK_ENCODE_TEXT;
+        a.encode_text = &et;
+    } else if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE) {
+        c_chunk *ch = &job->chunks[t->row.unit];
+        c_timeline *tl = &job->timelines[ch->plan.timeline];
+        dn.timeline = (uint32_t)ch->plan.timeline;
+        dn.chunk = (uint32_t)ch->plan.index;
+        fr.start = (uint32_t)ch->plan.start;
+        fr.end = (uint32_t)ch->plan.end;
+        dn.frames = &fr;
+        dn.timeline_frames = (uint32_t)job->plan->timelines[ch->plan.timeline].latent_frames;
+        dn.step_end = (uint32_t)sp->steps;
+        dn.steps_total = (uint32_t)sp->steps;
+        dn.sampler = (Reelfarm__Sampler)(sp->sampler + 1);
+        dn.shift = (float)sp->shift;
+        dn.guidance = (float)sp->guidance;
+        dn.seed = sp->seed;
+        dn.sync_every = (uint32_t)job->sync_every;
+        dn.checkpoint_every = (uint32_t)job->checkpoint_every;
+        dn.width = (uint32_t)sp->width;
+        dn.height = (uint32_t)sp->height;
+        rf_cs_span spans[RF_CS_MAX_SPANS];
+        int nspans = 0;
+        if (rf_fusion_overlap_spans(tl->windows, (size_t)tl->nchunks, (size_t)ch->plan.index, spans,
+                                    &nspans, &err) == 0) {
+            for (int i = 0; i < nspans; i++) {
+                reelfarm__frame_range__init(&ov[i]);
+                ov[i].start = (uint32_t)spans[i].start;
+                ov[i].end = (uint32_t)(spans[i].start + spans[i].len);
+                ovp[i] = &ov[i];
+            }
+            dn.overlaps = ovp;
+            dn.n_overlaps = (size_t)nspans;
+        }
+        rc = s_tensor_get(c, job->text[ch->prompt], "context", &blobs[nb], &owned[0], &err);
+        if (!rc) {
+            ctx.hash = job->text[ch->prompt];
+            ctx.name = "context";
+            dn.context = &ctx;
+            nb++;
+        }
+        if (!rc && ch->negative >= 0) {
+            rc = s_tensor_get(c, job->text[ch->negative], "negative_context", &blobs[nb], &owned[1],
+                              &err);
+            if (!rc) {
+                nctx.hash = job->text[ch->negative];
+                nctx.name = "negative_context";
+                dn.negative_context = &nctx;
+                nb++;
+            }
+        }
+        dn.source = REELFARM__STATE_SOURCE__STATE_FRESH;
+        if (!rc && ch->row.checkpoint[0]) {
+            void *buf = NULL;
+            size_t len = 0;
+            uint32_t st = 0, rd = 0;
+            rc = rf_store_blob_get(c->store, ch->row.checkpoint, &buf, &len, &err);
+            if (!rc && !(restore = rf_chunk_state_unpack(buf, len, &st, &rd, &err)))
+                rc = err.code;
+            free(buf);
+            cw = rc ? NULL : malloc(sizeof(*cw));
+            if (!rc && !cw)
+                rc = rf_error_set(&err, RF_ENOMEM, "out of memory");
+            if (!rc)
+                rc = rf_chunk_wire_from_state(cw, restore, "state/", st, rd, &err);
+            if (!rc)
+                rc = rf_chunk_wire_append(cw, blobs, &nb, MAX_ASSIGN_BLOBS, &err);
+            if (!rc) {
+                dn.source = REELFARM__STATE_SOURCE__STATE_RESTORE;
+                dn.restore = &cw->msg;
+                step_begin = (int)st;
+                c_job_event(c, job, "info",
+                            "chunk %d restored from a checkpoint at round %u (step %u) on "
+                            "worker %s; replaying to round %d",
+                            t->row.unit, rd, st, w->name, tl->fused_round);
+            }
+        }
+        dn.step_begin = (uint32_t)step_begin;
+        a.task_case = REELFARM__TASK_ASSIGN__TASK_DENOISE;
+        a.denoise = &dn;
+    } else {
+        const rf_plan_segment *seg = &job->plan->segments[t->row.unit];
+        rf_chunk_state *lat = c_timeline_latent(c, job, seg->timeline, &err);
+        const rf_cs_tensor *lt = lat ? rf_chunk_state_tensor(lat, "latent") : NULL;
+        if (!lt) {
+            rc = lat ? rf_error_set(&err, RF_EINVAL, "timeline latent has no 'latent'")
+                     : (int)err.code;
+        } else {
+            int64_t C = lt->shape[0], T = lt->shape[1], inner = 1;
+            for (int d = 2; d < lt->ndim; d++)
+                inner *= lt->shape[d];
+            int64_t f0 = seg->start - seg->warmup, nf = seg->end - f0;
+            slice = malloc((size_t)(C * nf * inner) * sizeof(float));
+            if (!slice) {
+                rc = rf_error_set(&err, RF_ENOMEM, "out of memory");
+            } else {
+                for (int64_t ci = 0; ci < C; ci++)
+                    memcpy(slice + ci * nf * inner, lt->data + (ci * T + f0) * inner,
+                           (size_t)(nf * inner) * sizeof(float));
+                rf_wire_blob *b = &blobs[nb++];
+                memset(b, 0, sizeof(*b));
+                b->name = "latent";
+                b->dtype = RF_DTYPE_F32;
+                b->ndim = lt->ndim;
+                for (int d = 0; d < lt->ndim; d++)
+                    b->shape[d] = lt->shape[d];
+                b->shape[1] = nf;
+                b->frame_axis = 1;
+                b->frame_start = f0;
+                b->data = slice;
+                b->len = (size_t)(C * nf * inner) * sizeof(float);
+            }
+        }
+        dc.timeline = (uint32_t)seg->timeline;
+        dc.segment = (uint32_t)t->row.unit;
+        fr.start = (uint32_t)seg->start;
+        fr.end = (uint32_t)seg->end;
+        dc.frames = &fr;
+        dc.warmup = (uint32_t)seg->warmup;
+        dc.keep_pixel_frames = (uint32_t)(seg->pixel_end - seg->pixel_start);
+        cs.codec = s_codec(sp->output.codec);
+        cs.crf = sp->output.crf > 0 ? (uint32_t)sp->output.crf : 0;
+        cs.width = (uint32_t)sp->output.scale_width;
+        cs.height = (uint32_t)sp->output.scale_height;
+        cs.fps_num = (uint32_t)sp->fps;
+        cs.fps_den = 1;
+        dc.codec = &cs;
+        a.task_case = REELFARM__TASK_ASSIGN__TASK_DECODE;
+        a.decode = &dc;
+    }
+    if (rc) {
+        c_job_fail(c, job, err.msg);
+    } else {
+        t->row.attempt = attempt;
+        t->row.state = REELFARM__UNIT_STATE__UNIT_RUNNING;
+        snprintf(t->row.worker, sizeof(t->row.worker), "%s", w->id);
+        t->row.lease_deadline_ms = c_now_ms() + c->cfg.lease_ms;
+        t->steps_done = step_begin;
+        if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE)
+            snprintf(job->chunks[t->row.unit].row.worker, RF_STORE_ID_MAX, "%s", w->id);
+        w->running++;
+        c_task_put(c, t);
+        c_job_advance(c, job);
+        env.kind_case = REELFARM__ENVELOPE__KIND_ASSIGN;
+        env.assign = &a;
+        rf_wire_msg m = {0};
+        memcpy(m.peer, w->peer, w->peer_len);
+        m.peer_len = w->peer_len;
+        m.env = &env;
+        m.blobs = blobs;
+        m.n_blobs = nb;
+        rf_log_kv(RF_LOG_DEBUG, "sched", "task dispatched", "task=%s attempt=%llu worker=%s",
+                  t->row.id, (unsigned long long)attempt, w->name);
+        if (c_send(c, c->wsock, &m) == RF_ENOTFOUND)
+            c_worker_lost(c, w, "its socket is gone");
+    }
+    for (int i = 0; i < 3; i++)
+        free(owned[i]);
+    free(slice);
+    free(cw);
+    rf_chunk_state_destroy(&restore);
+    return rc ? -1 : 0;
+}
+
+/* Dispatches a lockstep timeline's pending DENOISE tasks together, or none of them. */
+static int s_gang(rf_coord *c, c_job *job, c_timeline *tl)
+{
+    int pending = 0, free_slots = 0;
+    for (int k = 0; k < tl->nchunks; k++) {
+        c_task *t = tl->chunks[k]->task;
+        if (t->row.state == REELFARM__UNIT_STATE__UNIT_PENDING) {
+            if (!s_ready(t))
+                return 0;
+            pending++;
+        }
+    }
+    if (!pending)
+        return 0;
+    for (c_worker *w = c->workers; w; w = w->next)
+        if (c_worker_has_model(w, job->row.model_hash) && s_free(w) > 0)
+            free_slots += s_free(w);
+    if (free_slots < pending)
+        return 0;
+    int n = 0;
+    for (int k = 0; k < tl->nchunks && !c_job_terminal(job); k++) {
+        c_task *t = tl->chunks[k]->task;
+        if (t->row.state != REELFARM__UNIT_STATE__UNIT_PENDING)
+            continue;
+        c_worker *w = s_pick(c, t);
+        if (!w)
+            break;
+        if (s_assign(c, t, w) == 0)
+            n++;
+    }
+    return n;
+}
+
+/* One dispatch for job (a task, or a lockstep gang); returns how many went out. */
+static int s_dispatch_one(rf_coord *c, c_job *job)
+{
+    for (int i = 0; i < job->ntasks && !c_job_terminal(job); i++) {
+        c_task *t = &job->tasks[i];
+        if (!s_ready(t))
+            continue;
+        if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE && job->sync_every > 0) {
+            int n = s_gang(c, job, &job->timelines[job->chunks[t->row.unit].plan.timeline]);
+            if (n)
+                return n;
+            continue;
+        }
+        c_worker *w = s_pick(c, t);
+        if (w && s_assign(c, t, w) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+void c_dispatch(rf_coord *c)
+{
+    int any_free = 0;
+    for (c_worker *w = c->workers; w; w = w->next)
+        any_free |= s_free(w) > 0;
+    if (!any_free)
+        return;
+    for (int pass = 0; pass < 100000; pass++) {
+        int top = -1000000, sent = 0;
+        for (c_job *j = c->jobs; j; j = j->next)
+            if (!c_job_terminal(j) && j->row.priority > top)
+                top = j->row.priority;
+        /* priorities from the top down; within one, one dispatch per job per pass */
+        for (int prio = top; !sent;) {
+            int next = -1000000;
+            for (c_job *j = c->jobs; j; j = j->next) {
+                if (c_job_terminal(j))
+                    continue;
+                if (j->row.priority == prio)
+                    sent += s_dispatch_one(c, j);
+                else if (j->row.priority < prio && j->row.priority > next)
+                    next = j->row.priority;
+            }
+            if (next == -1000000)
+                break;
+            prio = next;
+        }
+        if (!sent)
+            break;
+    }
+}
+
+/* ---- leases ----------------------------------------------------------------------- */
+
+void c_leases_tick(rf_coord *c, int64_t now)
+{
+    for (c_job *j = c->jobs; j; j = j->next) {
+        if (c_job_terminal(j))
+            continue;
+        for (int i = 0; i < j->ntasks; i++) {
+            c_task *t = &j->tasks[i];
+            if (t->row.state != REELFARM__UNIT_STATE__UNIT_RUNNING ||
+                now <= t->row.lease_deadline_ms)
+                continue;
+            c_worker *w = s_owner(c, t);
+            char name[128];
+            snprintf(name, sizeof(name), "%s", w ? w->name : t->row.worker);
+            rf_log_kv(RF_LOG_WARN, "sched", "lease expired", "task=%s attempt=%llu worker=%s",
+                      t->row.id, (unsigned long long)t->row.attempt, name);
+            if (w) {
+                Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+                Reelfarm__CancelTask ct = REELFARM__CANCEL_TASK__INIT;
+                ct.task_id = t->row.id;
+                ct.attempt = t->row.attempt;
+                ct.reason = "lease expired";
+                env.kind_case = REELFARM__ENVELOPE__KIND_CANCEL_TASK;
+                env.cancel_task = &ct;
+                rf_wire_msg m = {0};
+                memcpy(m.peer, w->peer, w->peer_len);
+                m.peer_len = w->peer_len;
+                m.env = &env;
+                c_send(c, c->wsock, &m);
+            }
+            c_task_requeue(c, t, name, "lease expired without progress", 1);
+            if (c_job_terminal(j))
+                break;
+        }
+    }
+}
+
+/* ---- outcomes --------------------------------------------------------------------- */
+
+void c_on_progress(rf_coord *c, c_worker *w, rf_wire_msg *msg)
+{
+    const Reelfarm__Progress *p = msg->env->progress;
+    c_task *t = c_fence(c, w, p->task_id, p->attempt, "progress");
+    if (!t)
+        return;
+    t->row.lease_deadline_ms = c_now_ms() + c->cfg.lease_ms;
+    if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE && p->steps_done <= p->steps_total)
+        t->steps_done = (int)p->steps_done;
+    int64_t now = c_now_ms();
+    if (now - t->job->rate_t0_ms >= 250) {
+        t->job->rate_t0_ms = now;
+        c_job_notify(c, t->job, REELFARM__EVENT_KIND__EVENT_PROGRESS);
+    }
+}
+
+static int s_result_blob(rf_coord *c, c_task *t, rf_wire_msg *msg, rf_error *err)
+{
+    c_job *job = t->job;
+    if (t->row.kind == REELFARM__TASK_KIND__TASK_ENCODE_TEXT) {
+        const rf_wire_blob *b = rf_wire_msg_blob(msg, "text/0");
+        if (!b || b->dtype != RF_DTYPE_F32 || b->ndim != 2)
+            return rf_error_set(err, RF_EPROTO, "ENCODE_TEXT result needs an f32 [L, D] 'text/0'");
+        int rc = s_tensor_put(c, b, "", t->row.result, err);
+        if (!rc)
+            rc = rf_store_text_put(c->store, job->row.model_hash, job->prompts[t->row.unit],
+                                   t->row.result, err);
+        if (!rc)
+            snprintf(job->text[t->row.unit], RF_HASH_HEX, "%s", t->row.result);
+        return rc;
+    }
+    if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE) {
+        const c_chunk *ch = &job->chunks[t->row.unit];
+        const rf_wire_blob *b = rf_wire_msg_blob(msg, "latent");
+        if (!b || b->dtype != RF_DTYPE_F32 || b->ndim < 2 || b->frame_axis != 1 ||
+            b->shape[1] != ch->plan.end - ch->plan.start || b->frame_start != ch->plan.start)
+            return rf_error_set(err, RF_EPROTO,
+                                "DENOISE result needs an f32 'latent' framed on axis 1 holding "
+                                "frames [%d, %d)",
+                                ch->plan.start, ch->plan.end);
+        rf_chunk_state *s = rf_chunk_state_new(ch->plan.start, ch->plan.end - ch->plan.start, err);
+        if (!s)
+            return err->code;
+        int rc =
+            rf_chunk_state_add(s, "latent", b->ndim, b->shape, 1, b->data, err) ? 0 : RF_EPROTO;
+        void *buf = NULL;
+        size_t len = 0;
+        if (!rc)
+            rc = rf_chunk_state_pack(s, (uint32_t)job->spec->steps, 0, &buf, &len, err);
+        if (!rc)
+            rc = rf_store_blob_put(c->store, buf, len, job->row.id, t->row.result, err);
+        free(buf);
+        rf_chunk_state_destroy(&s);
+        return rc;
+    }
+    const rf_wire_blob *b = rf_wire_msg_blob(msg, "segment");
+    if (!b || b->dtype != RF_DTYPE_U8 || b->len == 0)
+        return rf_error_set(err, RF_EPROTO, "DECODE result needs a non-empty u8 'segment'");
+    int rc = rf_store_blob_put(c->store, b->data, b->len, job->row.id, t->row.result, err);
+    if (!rc)
+        job->done_segments++;
+    return rc;
+}
+
+void c_on_result(rf_coord *c, c_worker *w, rf_wire_msg *msg)
+{
+    const Reelfarm__TaskResult *r = msg->env->result;
+    c_task *t = c_fence(c, w, r->task_id, r->attempt, "result");
+    if (!t)
+        return;
+    rf_error err;
+    int rc = rf_store_begin(c->store, &err);
+    if (!rc)
+        rc = s_result_blob(c, t, msg, &err);
+    if (rc) {
+        w->tasks_failed++;
+        c_task_requeue(c, t, w->name, err.msg, 1);
+        return;
+    }
+    s_release(c, t);
+    w->tasks_done++;
+    t->row.state = REELFARM__UNIT_STATE__UNIT_DONE;
+    if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE)
+        t->steps_done = t->job->spec->steps;
+    c_task_put(c, t);
+    rf_log_kv(RF_LOG_INFO, "sched", "task done", "task=%s attempt=%llu worker=%s seconds=%.3f",
+              t->row.id, (unsigned long long)t->row.attempt, w->name, r->compute_seconds);
+    c_job_notify(c, t->job, REELFARM__EVENT_KIND__EVENT_TASK);
+    c_job_advance(c, t->job);
+}
+
+void c_on_task_error(rf_coord *c, c_worker *w, rf_wire_msg *msg)
+{
+    const Reelfarm__TaskError *e = msg->env->task_error;
+    c_task *t = c_fence(c, w, e->task_id, e->attempt, "error");
+    if (!t)
+        return;
+    const char *text = e->message && e->message[0] ? e->message : rf_status_name((int)e->code);
+    if (w->draining && e->code == RF_ECANCELED) {
+        c_task_requeue(c, t, w->name, "handed back by a draining worker", 0);
+        return;
+    }
+    w->tasks_failed++;
+    if (!e->retryable) {
+        s_release(c, t);
+        t->row.state = REELFARM__UNIT_STATE__UNIT_FAILED;
+        free(t->row.error);
+        t->row.error = strdup(text);
+        c_task_put(c, t);
+        char why[1400];
+        snprintf(why, sizeof(why), "task %s: %s (worker %s; not retryable)", t->row.id, text,
+                 w->name);
+        c_job_fail(c, t->job, why);
+        return;
+    }
+    c_task_requeue(c, t, w->name, text, 1);
+}

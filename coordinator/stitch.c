@@ -1,0 +1,135 @@
+/* stitch.c - where outputs may go, and joining a job's segments into its output.
+ *
+ * Outputs are confined to the output root: a relative path is taken inside it, an
+ * absolute one must lie inside it, a ".." component is refused, and the deepest
+ * existing directory on the way (symlinks resolved) must be inside the root too. The
+ * output appears atomically (temp + fsync + rename + directory fsync) or not at all.
+ * Joining by stream copy (no re-encode) needs common/video, which is not in this build
+ * yet: until then only --concat bytes exists, which joins the segments byte for byte
+ * and is meant for the test workers' segments. Never writes outside the root.
+ */
+#include "coord.h"
+
+#include "atomic_file.h"
+#include "log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int s_inside(const char *root, const char *path)
+{
+    size_t n = strlen(root);
+    return strncmp(path, root, n) == 0 &&
+           (path[n] == '/' || path[n] == 0 || strcmp(root, "/") == 0);
+}
+
+int c_output_resolve(rf_coord *c, const char *path, char *out, size_t cap, rf_error *err)
+{
+    if (!path) {
+        const char *root = c->cfg.output_root ? c->cfg.output_root : ".";
+        if (rf_mkdirs(root, 0755, err))
+            return rf_error_prefix(err, "--output-root");
+        char real[PATH_MAX];
+        if (!realpath(root, real))
+            return rf_error_set(err, RF_EIO, "--output-root %s: %s", root, strerror(errno));
+        snprintf(out, cap, "%s", real);
+        return 0;
+    }
+    const char *root = c->output_root;
+    char joined[PATH_MAX];
+    if (path[0] == '/')
+        snprintf(joined, sizeof(joined), "%s", path);
+    else if (snprintf(joined, sizeof(joined), "%s/%s", root, path) >= (int)sizeof(joined))
+        return rf_error_set(err, RF_EINVAL, "output.path '%s' is too long", path);
+    size_t jl = strlen(joined);
+    while (jl > 1 && joined[jl - 1] == '/')
+        joined[--jl] = 0;
+    for (const char *p = joined; *p;) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (len == 2 && p[0] == '.' && p[1] == '.')
+            return rf_error_set(err, RF_EINVAL,
+                                "output.path '%s' contains '..'; give a path inside the output "
+                                "root %s",
+                                path, root);
+        p = slash ? slash + 1 : p + len;
+    }
+    if (!s_inside(root, joined))
+        return rf_error_set(err, RF_EINVAL,
+                            "output.path '%s' is outside the output root %s; give a relative "
+                            "path or one inside it",
+                            path, root);
+    /* the deepest existing ancestor, symlinks resolved, must stay inside the root */
+    char probe[PATH_MAX];
+    snprintf(probe, sizeof(probe), "%s", joined);
+    char *slash;
+    while ((slash = strrchr(probe, '/')) != NULL) {
+        *slash = 0;
+        struct stat st;
+        if (probe[0] && stat(probe, &st) == 0)
+            break;
+    }
+    char real[PATH_MAX];
+    if (!probe[0] || !realpath(probe, real))
+        return rf_error_set(err, RF_EINVAL, "output.path '%s': no existing parent", path);
+    if (!s_inside(root, real))
+        return rf_error_set(err, RF_EINVAL,
+                            "output.path '%s' leads outside the output root %s through a "
+                            "symbolic link",
+                            path, root);
+    if (access(real, W_OK) != 0)
+        return rf_error_set(err, RF_EIO,
+                            "output directory %s is not writable (%s); fix its permissions or "
+                            "choose another output.path",
+                            real, strerror(errno));
+    snprintf(out, cap, "%s", joined);
+    return 0;
+}
+
+int c_stitch_supported(rf_coord *c, rf_error *err)
+{
+    if (c->cfg.concat_bytes)
+        return 0;
+    return rf_error_set(err, RF_EUNSUPPORTED,
+                        "joining segments by stream copy (common/video) is not in this build "
+                        "yet, so this coordinator cannot write video outputs; only "
+                        "--concat bytes (for test workers) is available");
+}
+
+int c_stitch(rf_coord *c, c_job *job, rf_error *err)
+{
+    int rc = c_stitch_supported(c, err);
+    if (rc)
+        return rc;
+    const char *path = job->row.output_path;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = 0;
+        if (rf_mkdirs(dir, 0755, err))
+            return rf_error_prefix(err, "writing the output %s", path);
+    }
+    rf_atomic_file *f = rf_atomic_file_begin(path, err);
+    if (!f)
+        return rf_error_prefix(err, "writing the output");
+    int first = job->ntasks - job->plan->segment_count;
+    for (int s = 0; !rc && s < job->plan->segment_count; s++) {
+        void *data = NULL;
+        size_t len = 0;
+        rc = rf_store_blob_get(c->store, job->tasks[first + s].row.result, &data, &len, err);
+        if (!rc)
+            rc = rf_atomic_file_write(f, data, len, err);
+        free(data);
+    }
+    if (rc) {
+        rf_atomic_file_abort(&f);
+        return rf_error_prefix(err, "writing the output %s", path);
+    }
+    return rf_atomic_file_commit(&f, err);
+}

@@ -1,0 +1,237 @@
+/* workers.c - worker sessions: Hello, heartbeats both ways, liveness, drain, loss.
+ *
+ * A worker is known by the ROUTER routing id of its socket; a reconnect (new socket)
+ * is a new session under a new worker id, and the old session is declared lost. A
+ * message from a socket that has not said Hello is answered with Refuse{retry_after_ms}
+ * so the worker reconnects (docs/protocol.md). Heartbeats prove the process lives and
+ * never extend a lease. Losing a worker ends its attempts (their chunks are restored
+ * elsewhere from their checkpoints) and forgets the chunk states it held.
+ */
+#include "coord.h"
+
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static c_worker *s_by_peer(rf_coord *c, const rf_wire_msg *m)
+{
+    for (c_worker *w = c->workers; w; w = w->next)
+        if (w->peer_len == m->peer_len && memcmp(w->peer, m->peer, m->peer_len) == 0)
+            return w;
+    return NULL;
+}
+
+c_worker *c_worker_find(rf_coord *c, const char *id_or_name)
+{
+    for (c_worker *w = c->workers; w; w = w->next)
+        if (strcmp(w->id, id_or_name) == 0)
+            return w;
+    for (c_worker *w = c->workers; w; w = w->next)
+        if (strcmp(w->name, id_or_name) == 0)
+            return w;
+    return NULL;
+}
+
+int c_worker_has_model(const c_worker *w, const char *hash)
+{
+    for (size_t i = 0; i < w->n_models; i++)
+        if (strcmp(w->models[i], hash) == 0)
+            return 1;
+    return 0;
+}
+
+static void s_send_to(rf_coord *c, c_worker *w, Reelfarm__Envelope *env)
+{
+    rf_wire_msg m = {0};
+    memcpy(m.peer, w->peer, w->peer_len);
+    m.peer_len = w->peer_len;
+    m.env = env;
+    c_send(c, c->wsock, &m);
+}
+
+static void s_refuse(rf_coord *c, const rf_wire_msg *to, int code, const char *reason,
+                     uint32_t retry_ms)
+{
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    Reelfarm__Refuse r = REELFARM__REFUSE__INIT;
+    r.code = (uint32_t)code;
+    r.reason = (char *)reason;
+    r.retry_after_ms = retry_ms;
+    env.kind_case = REELFARM__ENVELOPE__KIND_REFUSE;
+    env.refuse = &r;
+    env.reply_to = to->request_id;
+    rf_wire_msg m = {0};
+    rf_wire_msg_copy_peer(&m, to);
+    m.env = &env;
+    c_send(c, c->wsock, &m);
+}
+
+static void s_unlink(rf_coord *c, c_worker *w)
+{
+    for (c_worker **p = &c->workers; *p; p = &(*p)->next)
+        if (*p == w) {
+            *p = w->next;
+            break;
+        }
+    free(w->models);
+    free(w);
+}
+
+void c_worker_lost(rf_coord *c, c_worker *w, const char *why)
+{
+    rf_log_kv(RF_LOG_WARN, "workers", "worker lost", "worker=%s name=%s why=\"%s\"", w->id, w->name,
+              why);
+    for (c_job *j = c->jobs; j; j = j->next) {
+        for (int i = 0; i < j->ntasks; i++) {
+            c_task *t = &j->tasks[i];
+            if (t->row.state == REELFARM__UNIT_STATE__UNIT_RUNNING &&
+                strcmp(t->row.worker, w->id) == 0)
+                c_task_requeue(c, t, w->name, why, 1);
+        }
+        for (int i = 0; j->plan && i < j->plan->chunk_count; i++)
+            if (strcmp(j->chunks[i].row.worker, w->id) == 0)
+                j->chunks[i].row.worker[0] = 0; /* its resident state is gone */
+    }
+    s_unlink(c, w);
+    c->dirty = 1;
+}
+
+void c_worker_drain(rf_coord *c, c_worker *w, const char *reason)
+{
+    w->draining = 1;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    Reelfarm__Drain d = REELFARM__DRAIN__INIT;
+    d.reason = (char *)reason;
+    env.kind_case = REELFARM__ENVELOPE__KIND_DRAIN;
+    env.drain = &d;
+    s_send_to(c, w, &env);
+    rf_log_kv(RF_LOG_INFO, "workers", "worker draining", "worker=%s name=%s reason=\"%s\"", w->id,
+              w->name, reason);
+}
+
+static void s_hello(rf_coord *c, rf_wire_msg *msg)
+{
+    const Reelfarm__Hello *h = msg->env->hello;
+    if (!h->name || !h->name[0] || strlen(h->name) >= sizeof(((c_worker *)0)->name) ||
+        h->n_model_hashes > 4096) {
+        s_refuse(c, msg, RF_EINVAL, "Hello needs a name (1..127 bytes) and at most 4096 models", 0);
+        return;
+    }
+    c_worker *old = s_by_peer(c, msg);
+    if (old)
+        c_worker_lost(c, old, "said Hello again on the same socket");
+    for (c_worker *o = c->workers; o; o = o->next)
+        if (strcmp(o->name, h->name) == 0) {
+            c_worker_lost(c, o, "reconnected on a new socket");
+            break;
+        }
+    c_worker *w = calloc(1, sizeof(*w));
+    if (w && h->n_model_hashes)
+        w->models = calloc(h->n_model_hashes, sizeof(*w->models));
+    if (!w || (h->n_model_hashes && !w->models)) {
+        if (w)
+            free(w);
+        s_refuse(c, msg, RF_ENOMEM, "coordinator out of memory", 5000);
+        return;
+    }
+    uint64_t n = 0;
+    rf_error err;
+    if (rf_store_begin(c->store, &err) || rf_store_next(c->store, "worker", &n, &err)) {
+        free(w->models);
+        free(w);
+        s_refuse(c, msg, err.code, err.msg, 5000);
+        return;
+    }
+    snprintf(w->id, sizeof(w->id), "w%llu", (unsigned long long)n);
+    snprintf(w->name, sizeof(w->name), "%s", h->name);
+    memcpy(w->peer, msg->peer, msg->peer_len);
+    w->peer_len = msg->peer_len;
+    snprintf(w->backend, sizeof(w->backend), "%s", h->backend ? h->backend : "");
+    w->threads = h->threads;
+    w->tp = h->tp;
+    w->max_tasks = h->max_tasks ? h->max_tasks : 1;
+    w->memory_bytes = h->memory_bytes;
+    for (size_t i = 0; i < h->n_model_hashes; i++)
+        if (h->model_hashes[i] && strlen(h->model_hashes[i]) == RF_HASH_HEX - 1)
+            snprintf(w->models[w->n_models++], RF_HASH_HEX, "%s", h->model_hashes[i]);
+    w->connected_ms = w->last_seen_ms = c_now_ms();
+    w->next = c->workers;
+    c->workers = w;
+    rf_log_kv(RF_LOG_INFO, "workers", "worker joined",
+              "worker=%s name=%s backend=%s models=%zu max_tasks=%u", w->id, w->name, w->backend,
+              w->n_models, w->max_tasks);
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    Reelfarm__HelloAck ack = REELFARM__HELLO_ACK__INIT;
+    ack.worker_id = w->id;
+    ack.heartbeat_ms = (uint32_t)c->cfg.heartbeat_ms;
+    ack.liveness = (uint32_t)c->cfg.liveness;
+    ack.coordinator = "reelfarm-coordinator";
+    env.kind_case = REELFARM__ENVELOPE__KIND_HELLO_ACK;
+    env.hello_ack = &ack;
+    env.reply_to = msg->request_id;
+    s_send_to(c, w, &env);
+    c->dirty = 1;
+}
+
+void c_worker_message(rf_coord *c, rf_wire_msg *msg)
+{
+    int kind = msg->env->kind_case;
+    if (kind == REELFARM__ENVELOPE__KIND_HELLO) {
+        s_hello(c, msg);
+        return;
+    }
+    c_worker *w = s_by_peer(c, msg);
+    if (!w) {
+        s_refuse(c, msg, RF_ENOTFOUND, "unknown worker: say hello", 1000);
+        return;
+    }
+    w->last_seen_ms = c_now_ms();
+    switch (kind) {
+    case REELFARM__ENVELOPE__KIND_HEARTBEAT:
+        if (msg->env->heartbeat->draining && !w->draining) {
+            w->draining = 1;
+            c->dirty = 1;
+        }
+        break;
+    case REELFARM__ENVELOPE__KIND_PROGRESS: c_on_progress(c, w, msg); break;
+    case REELFARM__ENVELOPE__KIND_RESULT: c_on_result(c, w, msg); break;
+    case REELFARM__ENVELOPE__KIND_TASK_ERROR: c_on_task_error(c, w, msg); break;
+    case REELFARM__ENVELOPE__KIND_OVERLAP_UP: c_on_overlap_up(c, w, msg); break;
+    case REELFARM__ENVELOPE__KIND_CHECKPOINT: c_on_checkpoint(c, w, msg); break;
+    case REELFARM__ENVELOPE__KIND_DRAIN:
+        w->draining = 1;
+        rf_log_kv(RF_LOG_INFO, "workers", "worker draining", "worker=%s name=%s reason=\"%s\"",
+                  w->id, w->name, msg->env->drain->reason ? msg->env->drain->reason : "");
+        c->dirty = 1;
+        break;
+    default: {
+        char text[128];
+        snprintf(text, sizeof(text), "a worker may not send '%s'", rf_wire_kind_name((int)kind));
+        c_reply_error(c, c->wsock, msg, RF_EPROTO, text);
+    }
+    }
+}
+
+void c_workers_tick(rf_coord *c, int64_t now)
+{
+    int64_t dead_after = (int64_t)c->cfg.heartbeat_ms * c->cfg.liveness;
+    for (c_worker *w = c->workers, *next; w; w = next) {
+        next = w->next;
+        if (now - w->last_seen_ms > dead_after)
+            c_worker_lost(c, w, "no message within the liveness window");
+    }
+    if (now < c->next_beat_ms)
+        return;
+    c->next_beat_ms = now + c->cfg.heartbeat_ms;
+    for (c_worker *w = c->workers; w; w = w->next) {
+        Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+        Reelfarm__Heartbeat hb = REELFARM__HEARTBEAT__INIT;
+        hb.seq = ++c->beat_seq;
+        hb.time_ms = (uint64_t)now;
+        env.kind_case = REELFARM__ENVELOPE__KIND_HEARTBEAT;
+        env.heartbeat = &hb;
+        s_send_to(c, w, &env);
+    }
+}
