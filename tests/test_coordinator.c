@@ -149,7 +149,8 @@ RF_TEST(worker_killed_mid_round_is_replayed_bit_identically)
 {
     char *one = s_reference();
     rf_fake_worker_opts o[2] = {{0}};
-    o[0].crash_after_round = 3; /* SIGKILL after sending round 3 */
+    o[0].crash_after_round = 4; /* SIGKILL after sending round 4: round 3 is fused, the
+                                 * last checkpoint is round 2, so round 3 must be replayed */
     o[0].max_tasks = 4;
     o[0].step_delay_ms = 2;
     o[1].max_tasks = 0;
