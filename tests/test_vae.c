@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 static char s_path[512];
 
@@ -271,4 +272,119 @@ RF_TEST(default_normalization_is_wan21)
     rf_vae_destroy(&v);
     rf_st_destroy(&src);
     rf_backend_destroy(&be);
+}
+
+static long s_rss_kb(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, key, strlen(key)))
+            v = atol(line + strlen(key));
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* Ten minutes at 16 fps (2401 latent frames -> 9601 pixel frames) through one decoder
+ * stream at tiny scale: resident memory does not grow with the timeline. */
+RF_TEST(ten_minute_timeline_in_constant_memory)
+{
+    s_env e = s_open(1);
+    rf_error err = {0};
+    rf_vae_stream *s = rf_vae_decoder_new(e.vae, 1, 1, 1, &err);
+    RF_CHECK_MSG(s, "%s", err.msg);
+    float z[16], out[3 * 4 * 64];
+    long rss_early = 0;
+    int64_t frames = 0;
+    for (int i = 0; i < 2401; i++) {
+        for (int k = 0; k < 16; k++)
+            z[k] = sinf(0.37f * (float)(i + 3 * k));
+        int n = 0;
+        RF_CHECK_MSG(rf_vae_decode_push(s, z, out, &n, &err) == 0, "%s", err.msg);
+        frames += n;
+        if (i == 100)
+            rss_early = s_rss_kb("VmRSS:");
+    }
+    long rss_end = s_rss_kb("VmRSS:"), peak = s_rss_kb("VmHWM:");
+    printf("  %lld pixel frames decoded; stream holds %zu KiB; RSS after 100 latent frames %ld "
+           "KiB, after 2401 %ld KiB, peak %ld KiB\n",
+           (long long)frames, rf_vae_stream_bytes(s) / 1024, rss_early, rss_end, peak);
+    RF_CHECK_EQ_INT(frames, 9601);
+    RF_CHECK(rss_end - rss_early < 1024);
+    rf_vae_stream_destroy(&s);
+    s_close(&e);
+}
+
+/* ---- the binary ------------------------------------------------------------------ */
+
+static int s_run_engine(const char *args)
+{
+    const char *b = getenv("RF_BUILD");
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "%s/bin/reelfarm-engine %s >/dev/null 2>&1",
+             b ? b : RF_SOURCE_DIR "/build", args);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static double s_file_nmse(const char *path, const char *name, rf_safetensors *ref,
+                          const char *refname)
+{
+    rf_error err = {0};
+    rf_safetensors *st = rf_st_open(path, &err);
+    RF_CHECK_MSG(st, "%s", err.msg);
+    const rf_st_tensor *a, *b;
+    float *x = s_read(st, name, &a), *y = s_read(ref, refname, &b);
+    RF_CHECK_EQ_INT(rf_st_numel(a), rf_st_numel(b));
+    for (int i = 0; i < 5; i++)
+        RF_CHECK_EQ_INT(a->shape[i], b->shape[i]);
+    double nm = rf_test_nmse(x, y, rf_st_numel(a));
+    free(x);
+    free(y);
+    rf_st_destroy(&st);
+    return nm;
+}
+
+RF_TEST(binary_decodes_encodes_and_measures)
+{
+    s_env e = s_open(1);
+    char out[512], args[2048], json[512];
+    rf_test_path(out, sizeof(out), "video.safetensors");
+    snprintf(args, sizeof(args), "vae-decode --vae %s/vae/vae_tiny.safetensors --input %s/vae/decode.safetensors --output %s --threads 2",
+             rf_test_fixtures(), rf_test_fixtures(), out);
+    RF_CHECK_EQ_INT(s_run_engine(args), 0);
+    RF_CHECK(s_file_nmse(out, "video", e.dec, "video") <= 1e-6);
+    snprintf(args, sizeof(args), "vae-decode --vae %s/vae/vae_tiny.safetensors --input %s/vae/decode.safetensors --output %s --segment 2:5 --warmup 1",
+             rf_test_fixtures(), rf_test_fixtures(), out);
+    RF_CHECK_EQ_INT(s_run_engine(args), 0);
+    RF_CHECK(s_file_nmse(out, "video", e.dec, "seg_2_5_w1") <= 1e-6);
+    rf_test_path(out, sizeof(out), "z.safetensors");
+    snprintf(args, sizeof(args), "vae-encode --vae %s/vae/vae_tiny.safetensors --input %s/vae/encode.safetensors --output %s",
+             rf_test_fixtures(), rf_test_fixtures(), out);
+    RF_CHECK_EQ_INT(s_run_engine(args), 0);
+    RF_CHECK(s_file_nmse(out, "z", e.enc, "z") <= 1e-6);
+    rf_test_path(json, sizeof(json), "vae_warmup.json");
+    snprintf(args, sizeof(args), "vae-warmup --vae %s/vae/vae_tiny.safetensors --latent 1x2 --max 2 --output %s",
+             rf_test_fixtures(), json);
+    RF_CHECK_EQ_INT(s_run_engine(args), 0);
+    FILE *f = fopen(json, "r");
+    RF_CHECK(f);
+    char buf[4096] = {0};
+    RF_CHECK(fread(buf, 1, sizeof(buf) - 1, f) > 0);
+    fclose(f);
+    RF_CHECK_CONTAINS(buf, "\"warmup_8bit\": ");
+    RF_CHECK_CONTAINS(buf, "\"max_abs\": [");
+    /* usage errors exit 2, world errors 1 */
+    RF_CHECK_EQ_INT(s_run_engine("vae-decode --vae x.safetensors"), 2);
+    RF_CHECK_EQ_INT(s_run_engine("vae-decode --vae x --input y --output z --segment 3"), 2);
+    RF_CHECK_EQ_INT(s_run_engine("vae-encode --bogus"), 2);
+    snprintf(args, sizeof(args), "vae-decode --vae %s/vae/vae_tiny.safetensors --input %s/vae/decode.safetensors --output %s --segment 4:9",
+             rf_test_fixtures(), rf_test_fixtures(), out);
+    RF_CHECK_EQ_INT(s_run_engine(args), 1);
+    snprintf(args, sizeof(args), "vae-encode --vae %s/vae/vae_tiny.safetensors --input %s/vae/vae_tiny.safetensors --output %s",
+             rf_test_fixtures(), rf_test_fixtures(), out); /* no `video` tensor */
+    RF_CHECK_EQ_INT(s_run_engine(args), 1);
+    s_close(&e);
 }
