@@ -48,6 +48,13 @@ typedef enum rf_binary_op {
     RF_BINARY_COUNT
 } rf_binary_op;
 
+/* Parameters of rf_op_conv3d (contract in ops.h). */
+typedef struct rf_conv3d_params {
+    int st, sh, sw;                               /* strides: time, rows, columns (>= 1) */
+    int pad_top, pad_bottom, pad_left, pad_right; /* spatial zero padding (>= 0) */
+    int up2; /* 1: each input frame is first upsampled x2 (nearest) in rows and columns */
+} rf_conv3d_params;
+
 typedef struct rf_backend_ops {
     const char *name;
     void (*destroy)(void *ctx);
@@ -103,6 +110,12 @@ typedef struct rf_backend_ops {
     int (*attention_relbias)(void *ctx, rf_tensor *out, const rf_tensor *q, const rf_tensor *k,
                              const rf_tensor *v, const rf_tensor *key_mask, const rf_tensor *rel,
                              float scale, rf_arena *scratch, rf_error *err);
+    size_t (*scratch_conv3d)(void *ctx, const rf_tensor *y, const rf_tensor *w,
+                             const rf_conv3d_params *p);
+    /* Channel-last 3D convolution over the time concatenation of prev and x (ops.h). */
+    int (*conv3d)(void *ctx, rf_tensor *y, const rf_tensor *prev, const rf_tensor *x,
+                  const rf_tensor *w, const rf_tensor *b, const rf_conv3d_params *p,
+                  rf_arena *scratch, rf_error *err);
     /* New entries go here, at the end (see the header comment). */
 } rf_backend_ops;
 

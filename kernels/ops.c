@@ -422,3 +422,57 @@ void rf_rope3d_tables(double *cos_t, double *sin_t, int64_t f, int64_t h, int64_
                     sin_t[t * half + i] = sin(ang);
                 }
 }
+
+size_t rf_op_conv3d_scratch(rf_backend *be, const rf_tensor *y, const rf_tensor *w,
+                            const rf_conv3d_params *p)
+{
+    return be->ops->scratch_conv3d ? be->ops->scratch_conv3d(be->ctx, y, w, p) : 0;
+}
+
+int rf_op_conv3d(rf_backend *be, rf_tensor *y, const rf_tensor *prev, const rf_tensor *x,
+                 const rf_tensor *w, const rf_tensor *b, const rf_conv3d_params *p,
+                 rf_arena *scratch, rf_error *err)
+{
+    const char *op = "conv3d";
+    char s1[SHAPE_CAP], s2[SHAPE_CAP], s3[SHAPE_CAP];
+    int rc;
+    if ((rc = s_dtype(op, "x", x, RF_DTYPE_F32, err)) || (rc = s_ndim(op, "x", x, 4, err)) ||
+        (rc = s_dtype(op, "y", y, RF_DTYPE_F32, err)) || (rc = s_ndim(op, "y", y, 4, err)) ||
+        (rc = s_dtype(op, "w", w, RF_DTYPE_F32, err)) || (rc = s_ndim(op, "w", w, 5, err)))
+        return rc;
+    if (p->st < 1 || p->sh < 1 || p->sw < 1 || p->pad_top < 0 || p->pad_bottom < 0 ||
+        p->pad_left < 0 || p->pad_right < 0 || (p->up2 != 0 && p->up2 != 1))
+        return rf_error_set(err, RF_EINVAL, "conv3d: strides must be >= 1, pads >= 0, up2 0 or 1");
+    int64_t tp = 0;
+    if (prev) {
+        if ((rc = s_dtype(op, "prev", prev, RF_DTYPE_F32, err)) ||
+            (rc = s_ndim(op, "prev", prev, 4, err)))
+            return rc;
+        if (prev->ne[1] != x->ne[1] || prev->ne[2] != x->ne[2] || prev->ne[3] != x->ne[3])
+            return rf_error_set(err, RF_ESHAPE, "conv3d: prev %s does not match x %s frames",
+                                rf_tensor_shape_str(prev, s1, sizeof(s1)),
+                                rf_tensor_shape_str(x, s2, sizeof(s2)));
+        tp = prev->ne[0];
+    }
+    int64_t kt = w->ne[1], kh = w->ne[2], kw = w->ne[3], up = p->up2 ? 2 : 1;
+    int64_t hi = x->ne[1] * up + p->pad_top + p->pad_bottom,
+            wi = x->ne[2] * up + p->pad_left + p->pad_right;
+    int64_t tv = tp + x->ne[0];
+    if (w->ne[4] != x->ne[3] || tv < kt || hi < kh || wi < kw || y->ne[3] != w->ne[0] ||
+        y->ne[0] != (tv - kt) / p->st + 1 || y->ne[1] != (hi - kh) / p->sh + 1 ||
+        y->ne[2] != (wi - kw) / p->sw + 1)
+        return rf_error_set(err, RF_ESHAPE,
+                            "conv3d: y %s, x %s (+%lld cached frames), w %s do not fit "
+                            "(strides %d,%d,%d, pads %d,%d,%d,%d, up2 %d)",
+                            rf_tensor_shape_str(y, s1, sizeof(s1)),
+                            rf_tensor_shape_str(x, s2, sizeof(s2)), (long long)tp,
+                            rf_tensor_shape_str(w, s3, sizeof(s3)), p->st, p->sh, p->sw, p->pad_top,
+                            p->pad_bottom, p->pad_left, p->pad_right, p->up2);
+    if (b && (rc = s_vec(op, "b", b, w->ne[0], err)))
+        return rc;
+    if (s_overlap(y, x) || (prev && s_overlap(y, prev)))
+        return rf_error_set(err, RF_EINVAL, "conv3d: y must not alias x or prev");
+    if (!be->ops->conv3d)
+        return s_unsupported(be, op, err);
+    return be->ops->conv3d(be->ctx, y, prev, x, w, b, p, scratch, err);
+}

@@ -114,5 +114,18 @@ int rf_op_attention_relbias(rf_backend *be, rf_tensor *out, const rf_tensor *q, 
                             const rf_tensor *v, const rf_tensor *key_mask, const rf_tensor *rel,
                             float scale, rf_arena *scratch, rf_error *err);
 size_t rf_op_attention_relbias_scratch(rf_backend *be, int64_t head_dim);
+/* 3D convolution, channel-last, no time padding (Wan-VAE convs). The input is the time
+ * concatenation of prev [Tp, H, W, Cin] (NULL: none; a causal conv passes its cache of
+ * kt-1 frames) and x [Tx, H, W, Cin]. w [Cout, kt, kh, kw, Cin] F32: a PyTorch Conv3d
+ * weight [Cout, Cin, kt, kh, kw] with Cin moved last (a Conv2d weight has kt = 1).
+ * b F32 [Cout] or NULL. With p->up2 each input frame is first upsampled x2 (nearest).
+ * y [To, Ho, Wo, Cout]: To = (Tp + Tx - kt) / st + 1, Ho = (H' + pad_top + pad_bottom -
+ * kh) / sh + 1 with H' = H (2H with up2), Wo likewise; all F32; y must not alias prev or
+ * x. Scratch: rf_op_conv3d_scratch bytes (0 for 1x1x1 stride-1 unpadded convs). */
+int rf_op_conv3d(rf_backend *be, rf_tensor *y, const rf_tensor *prev, const rf_tensor *x,
+                 const rf_tensor *w, const rf_tensor *b, const rf_conv3d_params *p,
+                 rf_arena *scratch, rf_error *err);
+size_t rf_op_conv3d_scratch(rf_backend *be, const rf_tensor *y, const rf_tensor *w,
+                            const rf_conv3d_params *p);
 
 #endif

@@ -93,8 +93,8 @@ static void s_run_case(const s_case *c, int threads)
     size_t need = rf_op_conv3d_scratch(be, &ty, &tw, &c->p);
     rf_arena *ar = rf_arena_new(be, need + 4096, &err);
     RF_CHECK_MSG(ar, "%s", err.msg);
-    int rc = rf_op_conv3d(be, &ty, c->tp ? &tp : NULL, &tx, &tw, c->bias ? &tb : NULL, &c->p, ar,
-                          &err);
+    int rc =
+        rf_op_conv3d(be, &ty, c->tp ? &tp : NULL, &tx, &tw, c->bias ? &tb : NULL, &c->p, ar, &err);
     RF_CHECK_MSG(rc == 0, "%s", err.msg);
     s_ref(c, prev, x, w, c->bias ? b : NULL, yd, to, ho, wo);
     for (int64_t i = 0; i < ny; i++)
@@ -178,7 +178,7 @@ RF_TEST(conv3d_refuses_bad_shapes)
     rf_conv3d_params p = {1, 1, 1, 1, 1, 1, 1, 0};
     RF_CHECK(rf_op_conv3d(be, &y, NULL, &x, &w, NULL, &p, NULL, &err) != 0);
     RF_CHECK_CONTAINS(err.msg, "conv3d"); /* needs scratch */
-    sy[0] = 2; /* wrong output frame count */
+    sy[0] = 2;                            /* wrong output frame count */
     rf_tensor_init(&y, RF_DTYPE_F32, 4, sy, buf + 2048, NULL);
     RF_CHECK(rf_op_conv3d(be, &y, NULL, &x, &w, NULL, &p, NULL, &err) != 0);
     RF_CHECK_CONTAINS(err.msg, "do not fit");

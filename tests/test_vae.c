@@ -93,8 +93,8 @@ static void s_decode_case(int threads)
     size_t n = rf_st_numel(vt);
     float *out = calloc(n, sizeof(float));
     rf_error err = {0};
-    RF_CHECK_MSG(rf_vae_decode_segment(e.vae, z, T, (int)h, (int)w, 0, T, 0, out, &err) == 0,
-                 "%s", err.msg);
+    RF_CHECK_MSG(rf_vae_decode_segment(e.vae, z, T, (int)h, (int)w, 0, T, 0, out, &err) == 0, "%s",
+                 err.msg);
     double nm = rf_test_nmse(out, ref, n);
     printf("  decode %d thread(s): NMSE %.3g\n", threads, nm);
     RF_CHECK_MSG(nm <= 1e-6, "decode NMSE %g", nm);
@@ -104,8 +104,14 @@ static void s_decode_case(int threads)
     s_close(&e);
 }
 
-RF_TEST(decode_whole_matches_reference) { s_decode_case(1); }
-RF_TEST(decode_whole_matches_reference_2_threads) { s_decode_case(2); }
+RF_TEST(decode_whole_matches_reference)
+{
+    s_decode_case(1);
+}
+RF_TEST(decode_whole_matches_reference_2_threads)
+{
+    s_decode_case(2);
+}
 
 RF_TEST(decode_segments_match_reference)
 {
@@ -150,9 +156,8 @@ RF_TEST(encode_whole_and_segments_match_reference)
     size_t n = rf_st_numel(zt);
     float *out = calloc(n, sizeof(float));
     rf_error err = {0};
-    RF_CHECK_MSG(
-        rf_vae_encode_segment(e.vae, video, F, (int)H, (int)W, 0, T, 0, out, &err) == 0, "%s",
-        err.msg);
+    RF_CHECK_MSG(rf_vae_encode_segment(e.vae, video, F, (int)H, (int)W, 0, T, 0, out, &err) == 0,
+                 "%s", err.msg);
     double nm = rf_test_nmse(out, ref, n);
     printf("  encode: NMSE %.3g\n", nm);
     RF_CHECK_MSG(nm <= 1e-6, "encode NMSE %g", nm);
@@ -164,9 +169,9 @@ RF_TEST(encode_whole_and_segments_match_reference)
         snprintf(name, sizeof(name), "seg_%d_%d_w%d", a, b, wu);
         float *sref = s_read(e.enc, name, &st);
         float *sout = calloc(rf_st_numel(st), sizeof(float));
-        RF_CHECK_MSG(
-            rf_vae_encode_segment(e.vae, video, F, (int)H, (int)W, a, b, wu, sout, &err) == 0,
-            "%s", err.msg);
+        RF_CHECK_MSG(rf_vae_encode_segment(e.vae, video, F, (int)H, (int)W, a, b, wu, sout, &err) ==
+                         0,
+                     "%s", err.msg);
         nm = rf_test_nmse(sout, sref, rf_st_numel(st));
         printf("  encode %s: NMSE %.3g\n", name, nm);
         RF_CHECK_MSG(nm <= 1e-6, "%s NMSE %g", name, nm);
@@ -352,21 +357,28 @@ RF_TEST(binary_decodes_encodes_and_measures)
     s_env e = s_open(1);
     char out[512], args[2048], json[512];
     rf_test_path(out, sizeof(out), "video.safetensors");
-    snprintf(args, sizeof(args), "vae-decode --vae %s/vae/vae_tiny.safetensors --input %s/vae/decode.safetensors --output %s --threads 2",
+    snprintf(args, sizeof(args),
+             "vae-decode --vae %s/vae/vae_tiny.safetensors --input %s/vae/decode.safetensors "
+             "--output %s --threads 2",
              rf_test_fixtures(), rf_test_fixtures(), out);
     RF_CHECK_EQ_INT(s_run_engine(args), 0);
     RF_CHECK(s_file_nmse(out, "video", e.dec, "video") <= 1e-6);
-    snprintf(args, sizeof(args), "vae-decode --vae %s/vae/vae_tiny.safetensors --input %s/vae/decode.safetensors --output %s --segment 2:5 --warmup 1",
+    snprintf(args, sizeof(args),
+             "vae-decode --vae %s/vae/vae_tiny.safetensors --input %s/vae/decode.safetensors "
+             "--output %s --segment 2:5 --warmup 1",
              rf_test_fixtures(), rf_test_fixtures(), out);
     RF_CHECK_EQ_INT(s_run_engine(args), 0);
     RF_CHECK(s_file_nmse(out, "video", e.dec, "seg_2_5_w1") <= 1e-6);
     rf_test_path(out, sizeof(out), "z.safetensors");
-    snprintf(args, sizeof(args), "vae-encode --vae %s/vae/vae_tiny.safetensors --input %s/vae/encode.safetensors --output %s",
+    snprintf(args, sizeof(args),
+             "vae-encode --vae %s/vae/vae_tiny.safetensors --input %s/vae/encode.safetensors "
+             "--output %s",
              rf_test_fixtures(), rf_test_fixtures(), out);
     RF_CHECK_EQ_INT(s_run_engine(args), 0);
     RF_CHECK(s_file_nmse(out, "z", e.enc, "z") <= 1e-6);
     rf_test_path(json, sizeof(json), "vae_warmup.json");
-    snprintf(args, sizeof(args), "vae-warmup --vae %s/vae/vae_tiny.safetensors --latent 1x2 --max 2 --output %s",
+    snprintf(args, sizeof(args),
+             "vae-warmup --vae %s/vae/vae_tiny.safetensors --latent 1x2 --max 2 --output %s",
              rf_test_fixtures(), json);
     RF_CHECK_EQ_INT(s_run_engine(args), 0);
     FILE *f = fopen(json, "r");
@@ -380,10 +392,14 @@ RF_TEST(binary_decodes_encodes_and_measures)
     RF_CHECK_EQ_INT(s_run_engine("vae-decode --vae x.safetensors"), 2);
     RF_CHECK_EQ_INT(s_run_engine("vae-decode --vae x --input y --output z --segment 3"), 2);
     RF_CHECK_EQ_INT(s_run_engine("vae-encode --bogus"), 2);
-    snprintf(args, sizeof(args), "vae-decode --vae %s/vae/vae_tiny.safetensors --input %s/vae/decode.safetensors --output %s --segment 4:9",
+    snprintf(args, sizeof(args),
+             "vae-decode --vae %s/vae/vae_tiny.safetensors --input %s/vae/decode.safetensors "
+             "--output %s --segment 4:9",
              rf_test_fixtures(), rf_test_fixtures(), out);
     RF_CHECK_EQ_INT(s_run_engine(args), 1);
-    snprintf(args, sizeof(args), "vae-encode --vae %s/vae/vae_tiny.safetensors --input %s/vae/vae_tiny.safetensors --output %s",
+    snprintf(args, sizeof(args),
+             "vae-encode --vae %s/vae/vae_tiny.safetensors --input %s/vae/vae_tiny.safetensors "
+             "--output %s",
              rf_test_fixtures(), rf_test_fixtures(), out); /* no `video` tensor */
     RF_CHECK_EQ_INT(s_run_engine(args), 1);
     s_close(&e);

@@ -15,16 +15,17 @@
 
 static int s_usage(FILE *f, int rc)
 {
-    fprintf(f,
-            "usage: reelfarm-engine vae-decode --vae FILE --input IN --output OUT\n"
-            "                                  [--segment A:B --warmup W] [--threads N]\n\n"
-            "Decodes the latent `z` [B,16,T,h,w] in IN (safetensors) with the Wan-VAE in FILE\n"
-            "and writes `video` [B,3,1+4(T-1),8h,8w] f32 in [-1,1] to OUT. With --segment only\n"
-            "latent frames [A,B) are decoded, run from A-W as a continuation (from frame 0\n"
-            "when A-W <= 0); OUT then holds the segment's frames (4 per latent frame, plus\n"
-            "frame 0's single frame when A is 0). --threads: CPU threads (default: all).\n"
-            "Example: reelfarm-engine vae-decode --vae models/wan/vae.safetensors \\\n"
-            "           --input z.safetensors --output video.safetensors --segment 8:16 --warmup 4\n");
+    fprintf(
+        f,
+        "usage: reelfarm-engine vae-decode --vae FILE --input IN --output OUT\n"
+        "                                  [--segment A:B --warmup W] [--threads N]\n\n"
+        "Decodes the latent `z` [B,16,T,h,w] in IN (safetensors) with the Wan-VAE in FILE\n"
+        "and writes `video` [B,3,1+4(T-1),8h,8w] f32 in [-1,1] to OUT. With --segment only\n"
+        "latent frames [A,B) are decoded, run from A-W as a continuation (from frame 0\n"
+        "when A-W <= 0); OUT then holds the segment's frames (4 per latent frame, plus\n"
+        "frame 0's single frame when A is 0). --threads: CPU threads (default: all).\n"
+        "Example: reelfarm-engine vae-decode --vae models/wan/vae.safetensors \\\n"
+        "           --input z.safetensors --output video.safetensors --segment 8:16 --warmup 4\n");
     return rc;
 }
 
@@ -118,10 +119,10 @@ int rf_cmd_vae_decode(int argc, char **argv)
     snprintf(meta, sizeof(meta), "%lld:%lld:%lld", a, b, warm);
     wr = rf_st_writer_new();
     if (!wr || rf_st_writer_add(wr, "video", RF_DTYPE_F32, 5, oshape, out, &err) ||
-        rf_st_writer_set_metadata(wr, "segment", meta, &err) ||
-        rf_st_writer_write(wr, outp, &err))
+        rf_st_writer_set_metadata(wr, "segment", meta, &err) || rf_st_writer_write(wr, outp, &err))
         goto done;
-    printf("vae-decode: %s: latent frames [%lld, %lld) (warm-up %lld) -> video [%lld,3,%lld,%lld,%lld]\n",
+    printf("vae-decode: %s: latent frames [%lld, %lld) (warm-up %lld) -> video "
+           "[%lld,3,%lld,%lld,%lld]\n",
            outp, a, b, warm, (long long)B, (long long)F, (long long)(h * sf), (long long)(w * sf));
     rc = 0;
 done:

@@ -117,16 +117,15 @@ int rf_cmd_vae_encode(int argc, char **argv)
         goto done;
     }
     for (int64_t i = 0; i < B; i++)
-        if (rf_vae_encode_segment(vae, v + i * vper, F, (int)H, (int)W, a, b, warm,
-                                  out + i * per, &err))
+        if (rf_vae_encode_segment(vae, v + i * vper, F, (int)H, (int)W, a, b, warm, out + i * per,
+                                  &err))
             goto done;
     int64_t oshape[5] = {B, zd, b - a, H / sf, W / sf};
     char meta[64];
     snprintf(meta, sizeof(meta), "%lld:%lld:%lld", a, b, warm);
     wr = rf_st_writer_new();
     if (!wr || rf_st_writer_add(wr, "z", RF_DTYPE_F32, 5, oshape, out, &err) ||
-        rf_st_writer_set_metadata(wr, "segment", meta, &err) ||
-        rf_st_writer_write(wr, outp, &err))
+        rf_st_writer_set_metadata(wr, "segment", meta, &err) || rf_st_writer_write(wr, outp, &err))
         goto done;
     printf("vae-encode: %s: z [%lld,%lld,%lld,%lld,%lld]\n", outp, (long long)B, (long long)zd,
            (long long)(b - a), (long long)(H / sf), (long long)(W / sf));

@@ -49,8 +49,7 @@ int rf_cmd_vae_warmup(int argc, char **argv)
         else if (!strcmp(o, "--seed") && more)
             seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(o, "--latent") && more) {
-            if (sscanf(argv[++i], "%dx%d", &h, &w) != 2 || h < 1 || w < 1 || h > 4096 ||
-                w > 4096) {
+            if (sscanf(argv[++i], "%dx%d", &h, &w) != 2 || h < 1 || w < 1 || h > 4096 || w > 4096) {
                 fprintf(stderr, "vae-warmup: --latent wants HxW, got '%s'\n", argv[i]);
                 return 2;
             }
@@ -95,8 +94,8 @@ int rf_cmd_vae_warmup(int argc, char **argv)
     printf("vae-warmup: %s\n  w  max_abs     8-bit levels\n", outp);
     for (int i = 0; i <= maxw; i++)
         printf("  %-2d %-11.4g %.3f\n", i, mx[i], mx[i] * 127.5);
-    printf("warm-up within one 8-bit level: %d; within 1e-3: %d (-1: not reached by %d)\n", w8,
-           w3, maxw);
+    printf("warm-up within one 8-bit level: %d; within 1e-3: %d (-1: not reached by %d)\n", w8, w3,
+           maxw);
     rc = 0;
 done:
     if (rc)

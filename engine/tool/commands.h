@@ -14,3 +14,7 @@ RF_CMD(tokenize, "print a prompt's token ids (umT5 SentencePiece, </s> included)
 RF_CMD(t5, "run the umT5 text encoder on ids or a prompt, write the context tensor")
 RF_CMD(dit, "run one forward of the Wan diffusion transformer (safetensors in, v out)")
 RF_CMD(sample, "run a whole sampler schedule with the DiT: noise (or --init) to the final latent")
+RF_CMD(vae_decode,
+       "decode latents (safetensors z) to video frames, whole or a segment with warm-up")
+RF_CMD(vae_encode, "encode video frames (safetensors video) to normalized latents")
+RF_CMD(vae_warmup, "measure the segment warm-up a VAE needs and write vae_warmup.json")

@@ -25,6 +25,16 @@ static const s_cmd s_cmds[] = {
 #undef RF_CMD
 };
 
+/* Command names are C identifiers (vae_decode); users type and see them with dashes
+ * (vae-decode); both spellings are accepted. */
+static int s_name_eq(const char *typed, const char *name)
+{
+    for (; *typed && *name; typed++, name++)
+        if (*typed != *name && !(*typed == '-' && *name == '_'))
+            return 0;
+    return *typed == *name;
+}
+
 static void s_usage(FILE *out)
 {
     fprintf(out,
@@ -32,8 +42,13 @@ static void s_usage(FILE *out)
             "usage: reelfarm-engine <command> [options]\n"
             "       reelfarm-engine <command> --help   (details and examples of one command)\n\n"
             "commands:\n");
-    for (size_t i = 0; i < sizeof(s_cmds) / sizeof(s_cmds[0]); i++)
-        fprintf(out, "  %-12s %s\n", s_cmds[i].name, s_cmds[i].summary);
+    for (size_t i = 0; i < sizeof(s_cmds) / sizeof(s_cmds[0]); i++) {
+        char shown[64];
+        snprintf(shown, sizeof(shown), "%s", s_cmds[i].name);
+        for (char *c = shown; *c; c++)
+            *c = *c == '_' ? '-' : *c;
+        fprintf(out, "  %-12s %s\n", shown, s_cmds[i].summary);
+    }
 }
 
 int main(int argc, char **argv)
@@ -48,7 +63,7 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof(s_cmds) / sizeof(s_cmds[0]); i++)
-        if (!strcmp(argv[1], s_cmds[i].name))
+        if (s_name_eq(argv[1], s_cmds[i].name))
             return s_cmds[i].run(argc - 1, argv + 1);
     fprintf(stderr, "reelfarm-engine: unknown command '%s'\n\n", argv[1]);
     s_usage(stderr);

@@ -21,10 +21,10 @@
 
 #define S_MAX_LAYERS 64
 #define S_MAX_CACHES 256
-#define S_RMS_EPS 1e-24f
+#define S_RMS_EPS    1e-24f
 
-static const float s_wan21_mean[16] = {-0.7571f, -0.7089f, -0.9113f, 0.1075f, -0.1745f, 0.9653f,
-                                       -0.1517f, 1.5508f,  0.4134f,  -0.0715f, 0.5517f, -0.3632f,
+static const float s_wan21_mean[16] = {-0.7571f, -0.7089f, -0.9113f, 0.1075f,  -0.1745f, 0.9653f,
+                                       -0.1517f, 1.5508f,  0.4134f,  -0.0715f, 0.5517f,  -0.3632f,
                                        -0.1922f, -0.9497f, 0.2503f,  -0.2921f};
 static const float s_wan21_std[16] = {2.8184f, 1.4541f, 2.3275f, 2.6558f, 1.2196f, 1.7708f,
                                       2.6052f, 2.0743f, 3.2687f, 2.1526f, 2.8652f, 1.5579f,
@@ -104,8 +104,7 @@ static const rf_st_tensor *s_find(s_loader *L, const char *fmt, const char *p, c
 
 /* Loads conv `p` (.weight [O,I,kt,kh,kw] or [O,I,kh,kw], .bias [O] optional). cin > 0
  * must match; *ncache (when given) numbers causal caches. */
-static int s_load_conv(s_loader *L, const char *p, int cin, s_conv *c, int *ncache,
-                       rf_error *err)
+static int s_load_conv(s_loader *L, const char *p, int cin, s_conv *c, int *ncache, rf_error *err)
 {
     char name[256];
     snprintf(name, sizeof(name), "%s.weight", p);
@@ -116,8 +115,8 @@ static int s_load_conv(s_loader *L, const char *p, int cin, s_conv *c, int *ncac
                             "names, see tests/fixtures/vae/README.md)?",
                             L->path, name);
     if (t->ndim != 5 && t->ndim != 4)
-        return rf_error_set(err, RF_ESHAPE, "%s: %s has %d dims; a conv weight has 4 or 5",
-                            L->path, name, t->ndim);
+        return rf_error_set(err, RF_ESHAPE, "%s: %s has %d dims; a conv weight has 4 or 5", L->path,
+                            name, t->ndim);
     memset(c, 0, sizeof(*c));
     c->cout = (int)t->shape[0];
     c->cin = (int)t->shape[1];
@@ -166,8 +165,8 @@ static int s_load_vec(s_loader *L, const char *name, int n, rf_tensor *out, rf_e
     if (!t)
         return rf_error_set(err, RF_ENOTFOUND, "%s: tensor %s is missing", L->path, name);
     if (rf_st_numel(t) != (size_t)n)
-        return rf_error_set(err, RF_ESHAPE, "%s: %s has %zu elements; expected %d", L->path,
-                            name, rf_st_numel(t), n);
+        return rf_error_set(err, RF_ESHAPE, "%s: %s has %zu elements; expected %d", L->path, name,
+                            rf_st_numel(t), n);
     int rc = rf_st_read_f32(t, L->tmp, err);
     if (rc)
         return rf_error_prefix(err, "%s: %s", L->path, name);
@@ -285,8 +284,8 @@ static int s_load_coder(s_loader *L, s_coder *cd, int decode, int cin, rf_error 
                 return rc;
             if (l->rs.kt != 1 || l->rs.kh != 3 || l->rs.kw != 3 ||
                 l->rs.cout != (decode ? c / 2 : c))
-                return rf_error_set(err, RF_ESHAPE, "%s: %s must be a 3x3 conv %d -> %d",
-                                    L->path, n, c, decode ? c / 2 : c);
+                return rf_error_set(err, RF_ESHAPE, "%s: %s must be a 3x3 conv %d -> %d", L->path,
+                                    n, c, decode ? c / 2 : c);
             l->kind = decode ? (is3d ? S_UP3D : S_UP2D) : (is3d ? S_DOWN3D : S_DOWN2D);
             cd->sf *= 2;
             if (is3d) {
@@ -296,8 +295,8 @@ static int s_load_coder(s_loader *L, s_coder *cd, int decode, int cin, rf_error 
                 if (l->tc.kt != 3 || l->tc.kh != 1 || l->tc.kw != 1 ||
                     l->tc.cout != (decode ? 2 * c : c) || !l->tc.b.data)
                     return rf_error_set(err, RF_ESHAPE,
-                                        "%s: %s must be a 3x1x1 conv %d -> %d with bias",
-                                        L->path, n, c, decode ? 2 * c : c);
+                                        "%s: %s must be a 3x1x1 conv %d -> %d with bias", L->path,
+                                        n, c, decode ? 2 * c : c);
                 l->tc.cache = (*nc)++;
                 l->flag = cd->nflag++;
                 cd->tf *= 2;
@@ -388,8 +387,8 @@ rf_vae *rf_vae_load(const char *path, rf_backend *be, rf_error *err)
             (rc = s_load_conv(&L, "conv1", v->enc.out.cout, &v->top_enc, NULL, err)))
             goto done;
         if (v->top_enc.kt != 1 || v->top_enc.kh != 1 || v->top_enc.cout < v->z_dim) {
-            rc = rf_error_set(err, RF_ESHAPE, "%s: conv1 must be 1x1x1 with >= %d outputs",
-                              path, v->z_dim);
+            rc = rf_error_set(err, RF_ESHAPE, "%s: conv1 must be 1x1x1 with >= %d outputs", path,
+                              v->z_dim);
             goto done;
         }
     }
@@ -436,12 +435,30 @@ void rf_vae_destroy(rf_vae **self)
     *self = NULL;
 }
 
-int rf_vae_z_dim(const rf_vae *self) { return self->z_dim; }
-int rf_vae_spatial_factor(const rf_vae *self) { return self->dec.sf; }
-int rf_vae_temporal_factor(const rf_vae *self) { return self->dec.tf; }
-int rf_vae_has_encoder(const rf_vae *self) { return self->has_enc; }
-const float *rf_vae_latent_mean(const rf_vae *self) { return self->mean; }
-const float *rf_vae_latent_std(const rf_vae *self) { return self->std; }
+int rf_vae_z_dim(const rf_vae *self)
+{
+    return self->z_dim;
+}
+int rf_vae_spatial_factor(const rf_vae *self)
+{
+    return self->dec.sf;
+}
+int rf_vae_temporal_factor(const rf_vae *self)
+{
+    return self->dec.tf;
+}
+int rf_vae_has_encoder(const rf_vae *self)
+{
+    return self->has_enc;
+}
+const float *rf_vae_latent_mean(const rf_vae *self)
+{
+    return self->mean;
+}
+const float *rf_vae_latent_std(const rf_vae *self)
+{
+    return self->std;
+}
 
 int64_t rf_vae_pixel_frames(const rf_vae *vae, int64_t a, int64_t b)
 {
@@ -485,7 +502,10 @@ static void s_out(s_run *r, rf_tensor *t, int64_t T, int64_t H, int64_t W, int64
     r->last = *t;
 }
 
-static size_t s_mark(s_run *r) { return r->dry ? r->top : rf_arena_mark(r->s->work); }
+static size_t s_mark(s_run *r)
+{
+    return r->dry ? r->top : rf_arena_mark(r->s->work);
+}
 static void s_reset(s_run *r, size_t m)
 {
     if (r->dry)
@@ -618,8 +638,8 @@ static int s_attn(s_run *r, const s_layer *l, const rf_tensor *x, rf_error *err)
         if ((rc = rf_op_linear(r->be, &q2, &h2, &l->wq, &l->bq, r->s->work, err)) ||
             (rc = rf_op_linear(r->be, &k2, &h2, &l->wk, &l->bk, r->s->work, err)) ||
             (rc = rf_op_linear(r->be, &v2, &h2, &l->wv, &l->bv, r->s->work, err)) ||
-            (rc = rf_op_attention(r->be, &o, &q, &k, &v, NULL, 1.0f / sqrtf((float)C),
-                                  r->s->work, err)) ||
+            (rc = rf_op_attention(r->be, &o, &q, &k, &v, NULL, 1.0f / sqrtf((float)C), r->s->work,
+                                  err)) ||
             (rc = rf_op_linear(r->be, &y2, &o2, &l->wp, &l->bp, r->s->work, err)) ||
             (rc = rf_op_binary(r->be, &y, &y, x, RF_BINARY_ADD, err)))
             return rc;
@@ -650,7 +670,8 @@ static int s_resample(s_run *r, const s_layer *l, const rf_tensor *x, rf_error *
             rf_conv3d_params p = {1, 1, 1, 0, 0, 0, 0, 0};
             for (int64_t i = 0; i < T; i++) { /* output i reads frames i..i+2 of [cache, x] */
                 rf_tensor pv, xv = rf_tensor_slice0(x, i < 2 ? 0 : i - 2, i < 2 ? i + 1 : 3);
-                rf_tensor ya = rf_tensor_slice0(&t, 2 * i, 1), yb = rf_tensor_slice0(&t, 2 * i + 1, 1);
+                rf_tensor ya = rf_tensor_slice0(&t, 2 * i, 1),
+                          yb = rf_tensor_slice0(&t, 2 * i + 1, 1);
                 const rf_tensor *pp = NULL;
                 if (i < 2) {
                     pv = rf_tensor_slice0(cache, i, 2 - i);
@@ -708,7 +729,7 @@ static int s_resample(s_run *r, const s_layer *l, const rf_tensor *x, rf_error *
 static int s_block(s_run *r, const s_layer *l, rf_tensor *x, rf_error *err)
 {
     rf_tensor in = *x;
-    int rc = l->kind == S_RES ? s_res(r, l, &in, err)
+    int rc = l->kind == S_RES    ? s_res(r, l, &in, err)
              : l->kind == S_ATTN ? s_attn(r, l, &in, err)
                                  : s_resample(r, l, &in, err);
     if (!rc)
@@ -803,8 +824,7 @@ static int s_push(rf_vae_stream *s, int dry, int64_t n, rf_tensor *out, rf_error
     return 0;
 }
 
-static rf_vae_stream *s_stream_new(rf_vae *vae, int decode, int h, int w, int first,
-                                   rf_error *err)
+static rf_vae_stream *s_stream_new(rf_vae *vae, int decode, int h, int w, int first, rf_error *err)
 {
     if (!decode && !vae->has_enc) {
         rf_error_set(err, RF_EUNSUPPORTED, "vae: this VAE file has no encoder weights");
@@ -850,8 +870,8 @@ static rf_vae_stream *s_stream_new(rf_vae *vae, int decode, int h, int w, int fi
             int64_t one[4] = {1, 1, 1, 1};
             memcpy(s->cache_shape[i], one, sizeof(one));
         }
-        if (rf_arena_tensor(s->state, &s->cache[i], RF_DTYPE_F32, 4, s->cache_shape[i],
-                            "vae cache", err) ||
+        if (rf_arena_tensor(s->state, &s->cache[i], RF_DTYPE_F32, 4, s->cache_shape[i], "vae cache",
+                            err) ||
             rf_op_fill(vae->be, &s->cache[i], 0.0f, err)) {
             rf_vae_stream_destroy(&s);
             return NULL;
@@ -900,8 +920,7 @@ size_t rf_vae_stream_high_water(const rf_vae_stream *self)
     return rf_arena_high_water(self->work);
 }
 
-int rf_vae_decode_push(rf_vae_stream *self, const float *z, float *out, int *n_out,
-                       rf_error *err)
+int rf_vae_decode_push(rf_vae_stream *self, const float *z, float *out, int *n_out, rf_error *err)
 {
     if (!self->decode)
         return rf_error_set(err, RF_EINVAL, "vae: decode_push on an encoder stream");
@@ -1004,7 +1023,8 @@ int rf_vae_encode_segment(rf_vae *vae, const float *video, int64_t F, int H, int
         return rf_error_set(err, RF_EUNSUPPORTED, "vae: this VAE file has no encoder weights");
     int64_t tf = vae->enc.tf, sf = vae->enc.sf;
     if (F < 1 || (F - 1) % tf != 0)
-        return rf_error_set(err, RF_EINVAL, "vae: a clip to encode needs 1 + %lld n frames, got %lld",
+        return rf_error_set(err, RF_EINVAL,
+                            "vae: a clip to encode needs 1 + %lld n frames, got %lld",
                             (long long)tf, (long long)F);
     int64_t T = (F - 1) / tf + 1;
     if (a < 0 || b > T || a >= b || warmup < 0)

@@ -58,13 +58,11 @@ size_t rf_vae_stream_high_water(const rf_vae_stream *self);
 /* Decoder: pushes one normalized latent frame z [z_dim, h, w] (host f32) and writes its
  * pixel frames, clamped to [-1, 1], to out [3, n, H, W] (host; room for 3*tf*H*W floats)
  * with n = 1 for the timeline's first frame, else the temporal factor; *n_out = n. */
-int rf_vae_decode_push(rf_vae_stream *self, const float *z, float *out, int *n_out,
-                       rf_error *err);
+int rf_vae_decode_push(rf_vae_stream *self, const float *z, float *out, int *n_out, rf_error *err);
 /* Encoder: pushes n pixel frames [3, n, H, W] in [-1, 1] (n = 1 for a first stream's
  * first push, else the temporal factor) and writes one normalized latent frame
  * z [z_dim, H/sf, W/sf]. */
-int rf_vae_encode_push(rf_vae_stream *self, const float *frames, int n, float *z,
-                       rf_error *err);
+int rf_vae_encode_push(rf_vae_stream *self, const float *frames, int n, float *z, rf_error *err);
 
 /* Pixel frames of latent frames [a, b) of a timeline: 1 + tf (b - 1) when a == 0, else
  * tf (b - a). */

@@ -204,6 +204,8 @@ static const rf_backend_ops s_cpu_ops = {
     .rel_pos_bias = rf_cpu_rel_pos_bias,
     .scratch_attention_relbias = rf_cpu_scratch_attention_relbias,
     .attention_relbias = rf_cpu_attention_relbias,
+    .scratch_conv3d = rf_cpu_scratch_conv3d,
+    .conv3d = rf_cpu_conv3d,
 };
 
 rf_backend *rf_backend_cpu_new(int threads, rf_error *err)

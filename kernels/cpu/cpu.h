@@ -92,5 +92,10 @@ int rf_cpu_attention_relbias(void *ctx, rf_tensor *out, const rf_tensor *q, cons
                              float scale, rf_arena *scratch, rf_error *err);
 int rf_cpu_unpatchify(void *ctx, rf_tensor *y, const rf_tensor *x, int pt, int ph, int pw,
                       rf_error *err);
+size_t rf_cpu_scratch_conv3d(void *ctx, const rf_tensor *y, const rf_tensor *w,
+                             const rf_conv3d_params *p);
+int rf_cpu_conv3d(void *ctx, rf_tensor *y, const rf_tensor *prev, const rf_tensor *x,
+                  const rf_tensor *w, const rf_tensor *b, const rf_conv3d_params *p,
+                  rf_arena *scratch, rf_error *err);
 
 #endif

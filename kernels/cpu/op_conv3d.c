@@ -17,13 +17,13 @@
 typedef struct {
     float *y;
     const float *prev, *x, *w, *b;
-    int64_t tp, tx;                 /* frames in prev and x */
-    int64_t h, w_in, cin;           /* input frame (before the optional upsample) */
-    int64_t ho, wo, cout, to;       /* output */
-    int64_t kt, kh, kw, k;          /* kernel; k = kt*kh*kw*cin */
+    int64_t tp, tx;           /* frames in prev and x */
+    int64_t h, w_in, cin;     /* input frame (before the optional upsample) */
+    int64_t ho, wo, cout, to; /* output */
+    int64_t kt, kh, kw, k;    /* kernel; k = kt*kh*kw*cin */
     rf_conv3d_params p;
-    int64_t tile, ntiles;           /* output pixels per task */
-    float *scratch;                 /* per worker: tile * k floats */
+    int64_t tile, ntiles; /* output pixels per task */
+    float *scratch;       /* per worker: tile * k floats */
 } s_conv;
 
 static int64_t s_tile(int64_t k, int64_t npix)
@@ -39,8 +39,7 @@ static int64_t s_tile(int64_t k, int64_t npix)
 static int s_pointwise(const rf_tensor *w, const rf_conv3d_params *p)
 {
     return w->ne[1] == 1 && w->ne[2] == 1 && w->ne[3] == 1 && p->st == 1 && p->sh == 1 &&
-           p->sw == 1 && !p->pad_top && !p->pad_bottom && !p->pad_left && !p->pad_right &&
-           !p->up2;
+           p->sw == 1 && !p->pad_top && !p->pad_bottom && !p->pad_left && !p->pad_right && !p->up2;
 }
 
 static const float *s_frame(const s_conv *C, int64_t t)
@@ -91,8 +90,8 @@ static void s_task(void *arg, int64_t task, int worker)
             memcpy(yt + i * C->cout, C->b, (size_t)C->cout * sizeof(float));
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)np, (int)C->cout, (int)C->k, 1.0f,
-                a, (int)C->k, C->w, (int)C->k, beta, yt, (int)C->cout);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)np, (int)C->cout, (int)C->k, 1.0f, a,
+                (int)C->k, C->w, (int)C->k, beta, yt, (int)C->cout);
 }
 
 size_t rf_cpu_scratch_conv3d(void *ctx, const rf_tensor *y, const rf_tensor *w,

@@ -43,16 +43,16 @@ static int s_add(rf_st_writer *wr, const char *name, int ndim, const int64_t *sh
     if (!d)
         return rf_error_set(err, RF_ENOMEM, "bench: out of memory");
     for (size_t i = 0; i < n; i++)
-        d[i] = kind == 0   ? 1.0f + 0.1f * s_gauss()                       /* gamma */
-               : kind == 1 ? 0.05f * s_gauss()                             /* bias */
-                           : gain * s_gauss() / sqrtf((float)fan);         /* weight */
+        d[i] = kind == 0   ? 1.0f + 0.1f * s_gauss()               /* gamma */
+               : kind == 1 ? 0.05f * s_gauss()                     /* bias */
+                           : gain * s_gauss() / sqrtf((float)fan); /* weight */
     int rc = rf_st_writer_add(wr, name, RF_DTYPE_F32, ndim, shape, d, err);
     free(d);
     return rc;
 }
 
-static int s_conv(rf_st_writer *wr, const char *p, int64_t o, int64_t i, int kt, int k,
-                  float gain, rf_error *err)
+static int s_conv(rf_st_writer *wr, const char *p, int64_t o, int64_t i, int kt, int k, float gain,
+                  rf_error *err)
 {
     char n[160];
     int64_t s5[5] = {o, i, kt, k, k}, s4[4] = {o, i, k, k}, b[1] = {o};

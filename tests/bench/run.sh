@@ -5,6 +5,8 @@
 # reference on the same shapes and threads, or the machine's own SGEMM peak), since
 # the machines are shared and noisy. The PyTorch peers need Debian's python3-torch;
 # when it is missing this installs the tools' packages (deploy/install-deps.sh --tools).
+# bench_vae runs its own peer (tools/reference/vae_bench_peer.py via $RF_PYTHON);
+# RF_BENCH_THREADS, RF_BENCH_VAE_DIM and RF_BENCH_VAE_WARMUP_MAX tune it.
 set -u
 export RF_PYTHON=${RF_PYTHON:-/usr/bin/python3}
 if ! "$RF_PYTHON" -c 'import torch, numpy' 2>/dev/null; then
