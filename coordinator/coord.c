@@ -49,6 +49,8 @@ int c_send(rf_coord *c, void *sock, rf_wire_msg *msg)
     c_commit(c);
     rf_error err;
     int rc = rf_wire_send(sock, msg, &err);
+    if (!rc)
+        c_ops_bytes(c, msg, 1);
     if (rc)
         rf_log_kv(RF_LOG_WARN, sock == c->wsock ? "workers" : "api", "send failed",
                   "kind=%s error=\"%s\"", rf_wire_kind_name(msg->env->kind_case), err.msg);
@@ -115,7 +117,7 @@ void c_job_event(rf_coord *c, c_job *job, const char *level, const char *fmt, ..
     s_event_send(c, job, REELFARM__EVENT_KIND__EVENT_LOG, text);
 }
 
-static void *s_bind(rf_coord *c, const char *ep, const char *what, rf_error *err)
+static void *s_bind(rf_coord *c, const char *ep, const char *what, int api, rf_error *err)
 {
     void *s = zmq_socket(c->zctx, ZMQ_ROUTER);
     if (!s) {
@@ -130,6 +132,10 @@ static void *s_bind(rf_coord *c, const char *ep, const char *what, rf_error *err
     zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
     zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
     if (rf_wire_socket_limits(s, &c->limits, err)) {
+        zmq_close(s);
+        return NULL;
+    }
+    if (c_ops_prepare(c, s, api, ep, err)) {
         zmq_close(s);
         return NULL;
     }
@@ -170,10 +176,12 @@ rf_coord *rf_coord_new(const rf_coord_config *cfg, rf_error *err)
         rf_error_set(err, RF_EIO, "cannot create a ZeroMQ context");
         goto fail;
     }
-    c->wsock = s_bind(c, cfg->listen, "worker (--listen)", err);
+    if (c_ops_start(c, err))
+        goto fail;
+    c->wsock = s_bind(c, cfg->listen, "worker (--listen)", 0, err);
     if (!c->wsock)
         goto fail;
-    c->asock = s_bind(c, cfg->api, "API (--api)", err);
+    c->asock = s_bind(c, cfg->api, "API (--api)", 1, err);
     if (!c->asock)
         goto fail;
     if (c_jobs_load(c, err))
@@ -206,6 +214,7 @@ static void s_drain_socket(rf_coord *c, void *sock)
             if (msg.peer_len)
                 c_reply_error(c, sock, &msg, rc, err.msg);
         } else if (sock == c->wsock) {
+            c_ops_bytes(c, &msg, 0);
             c_worker_message(c, &msg);
         } else {
             c_api_message(c, &msg);
@@ -236,6 +245,7 @@ int rf_coord_run(rf_coord *c, rf_error *err)
                 s_drain_socket(c, c->asock);
         }
         now = c_now_ms();
+        c_ops_tick(c, now);
         c_workers_tick(c, now);
         c_leases_tick(c, now);
         if (c->dirty && !c->paused) {
@@ -301,6 +311,7 @@ void rf_coord_destroy(rf_coord **pself)
         zmq_close(c->wsock);
     if (c->asock)
         zmq_close(c->asock);
+    c_ops_stop(c);
     if (c->zctx)
         zmq_ctx_term(c->zctx);
     if (c->store) {

@@ -13,9 +13,12 @@
 #define RF_COORD_H
 
 #include "chunk_state.h"
+#include "config.h"
 #include "error.h"
 #include "hash.h"
+#include "metrics.h"
 #include "plan.h"
+#include "secure.h"
 #include "spec.h"
 #include "store.h"
 #include "wire.h"
@@ -37,6 +40,14 @@ typedef struct rf_coord_config {
     int lease_ms;       /* attempt lease without Progress (default 30000) */
     int segment_latent; /* latent frames per DECODE segment (default 8) */
     int concat_bytes;   /* 1: join segments byte for byte (test workers' segments only) */
+    /* operations (coordinator/ops.c): CURVE key files (NULL: CURVE off, so endpoints must
+     * be private unless insecure), the metrics address (NULL: off) and the config file
+     * re-read on SIGHUP (NULL: none; the key files are re-read as they are). */
+    const char *server_secret_key, *allowed_worker_keys, *allowed_client_keys;
+    int insecure;
+    const char *metrics;
+    rf_config *config;
+    int64_t retention_s; /* finished jobs' blobs are collected after this (0: at once) */
 } rf_coord_config;
 
 typedef struct rf_coord rf_coord;
@@ -48,6 +59,9 @@ rf_coord *rf_coord_new(const rf_coord_config *cfg, rf_error *err);
 int rf_coord_run(rf_coord *self, rf_error *err);
 /* Asks the loop to stop at its next turn; async-signal-safe. */
 void rf_coord_stop(rf_coord *self);
+/* Asks the loop to reload keys and allow-lists (SIGHUP) at its next turn;
+ * async-signal-safe. */
+void rf_coord_reload(rf_coord *self);
 void rf_coord_destroy(rf_coord **self);
 
 /* ================= internal: shared by the files of coordinator/ only ======================== */
@@ -93,6 +107,7 @@ typedef struct c_timeline {
     c_chunk **chunks;
     rf_cs_span *windows;
     rf_chunk_state *latent; /* the assembled final latent of the timeline (lazily) */
+    int64_t round_t0_ms;    /* first OverlapUp of the round being gathered (ops.c metrics) */
 } c_timeline;
 
 typedef struct c_job {
@@ -145,7 +160,29 @@ struct rf_coord {
     c_job *jobs;
     c_watch *watches;
     c_model *models;
+    rf_secure *secure; /* ops.c */
+    rf_metrics *metrics;
+    rf_metrics_server *metrics_server;
+    volatile int reload;
+    int64_t next_gauges_ms;
+    uint64_t ops_steps;
+    int64_t ops_frames;
+    int64_t next_gc_ms;
 };
+
+/* ops.c: endpoint security, metrics, SIGHUP */
+int c_ops_start(rf_coord *c, rf_error *err); /* after zmq_ctx_new, before binding */
+int c_ops_prepare(rf_coord *c, void *sock, int api, const char *endpoint, rf_error *err);
+void c_ops_tick(rf_coord *c, int64_t now); /* every loop turn */
+void c_ops_stop(rf_coord *c);              /* after closing the sockets, before the term */
+const char *c_ops_kind_name(int kind);
+/* metrics hooks: an attempt ended ("ok", "failed"; seconds < 0 when unknown), a lease
+ * expired, a round's first OverlapUp arrived / the round was fused, a message moved */
+void c_ops_task_end(rf_coord *c, const c_task *t, const char *outcome, double seconds);
+void c_ops_lease_expired(rf_coord *c, const c_task *t);
+void c_ops_round_up(rf_coord *c, c_timeline *tl);
+void c_ops_round_fused(rf_coord *c, c_timeline *tl);
+void c_ops_bytes(rf_coord *c, const rf_wire_msg *msg, int sent);
 
 /* coord.c */
 int64_t c_now_ms(void);

@@ -18,12 +18,21 @@
 #include <string.h>
 
 static rf_coord *g_coord;
+static volatile sig_atomic_t g_stop_asked;
 
 static void s_on_signal(int sig)
 {
     (void)sig;
+    g_stop_asked = 1; /* also before the coordinator exists: honoured once it does */
     if (g_coord)
         rf_coord_stop(g_coord);
+}
+
+static void s_on_hup(int sig)
+{
+    (void)sig;
+    if (g_coord)
+        rf_coord_reload(g_coord);
 }
 
 static void s_usage(FILE *f)
@@ -38,7 +47,12 @@ static void s_usage(FILE *f)
             "  --state     durable state directory (local or block volume; not NFS)\n"
             "  --models    directory searched for model names (repeatable)\n"
             "  --output-root  outputs are confined here (default: the current directory)\n"
-            "  --concat bytes  join segments byte for byte (test workers only)\n");
+            "  --concat bytes  join segments byte for byte (test workers only)\n"
+            "  --config FILE   YAML config (coordinator/config.h); flags override it\n"
+            "  --server-secret-key F, --allowed-worker-keys F, --allowed-client-keys F  CURVE\n"
+            "  --insecure      serve reachable endpoints without CURVE (warned)\n"
+            "  --metrics HOST:PORT  Prometheus /metrics and /healthz\n"
+            "  SIGHUP reloads keys and allow-lists; SIGTERM stops cleanly\n");
 }
 
 static int s_int(const char *flag, const char *v, int lo, int hi, int *out)
@@ -58,40 +72,28 @@ int main(int argc, char **argv)
 {
     rf_coord_config cfg;
     memset(&cfg, 0, sizeof(cfg));
+    rf_config *fc = rf_config_new();
+    if (!fc) {
+        fprintf(stderr, "reelfarm-coordinator: out of memory\n");
+        return 1;
+    }
+    rf_error cerr;
+    rf_error_clear(&cerr);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
+        int used = rf_config_arg(fc, argc, argv, i, &cerr); /* --config and its keys */
+        if (used < 0) {
+            fprintf(stderr, "reelfarm-coordinator: %s\n", cerr.msg);
+            return 2;
+        }
+        if (used > 0) {
+            i += used - 1;
+            continue;
+        }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             s_usage(stdout);
             return 0;
-        } else if (strcmp(a, "--listen") == 0 && v) {
-            cfg.listen = v;
-        } else if (strcmp(a, "--api") == 0 && v) {
-            cfg.api = v;
-        } else if (strcmp(a, "--state") == 0 && v) {
-            cfg.state_dir = v;
-        } else if (strcmp(a, "--output-root") == 0 && v) {
-            cfg.output_root = v;
-        } else if (strcmp(a, "--models") == 0 && v) {
-            if (cfg.n_model_dirs == RF_COORD_MAX_MODEL_DIRS) {
-                fprintf(stderr, "reelfarm-coordinator: at most %d --models\n",
-                        RF_COORD_MAX_MODEL_DIRS);
-                return 2;
-            }
-            cfg.model_dirs[cfg.n_model_dirs++] = v;
-        } else if (strcmp(a, "--log-level") == 0 && v) {
-            rf_log_level lv;
-            if (rf_log_parse_level(v, &lv)) {
-                fprintf(stderr, "reelfarm-coordinator: --log-level debug|info|warn|error|off\n");
-                return 2;
-            }
-            rf_log_set_level(lv);
-        } else if (strcmp(a, "--heartbeat-ms") == 0) {
-            bad = s_int(a, v, 10, 600000, &cfg.heartbeat_ms);
-        } else if (strcmp(a, "--liveness") == 0) {
-            bad = s_int(a, v, 1, 1000, &cfg.liveness);
-        } else if (strcmp(a, "--lease-ms") == 0) {
-            bad = s_int(a, v, 50, 86400000, &cfg.lease_ms);
         } else if (strcmp(a, "--segment-frames") == 0) {
             bad = s_int(a, v, 1, 100000, &cfg.segment_latent);
         } else if (strcmp(a, "--concat") == 0 && v && strcmp(v, "bytes") == 0) {
@@ -105,11 +107,45 @@ int main(int argc, char **argv)
             return 2;
         i++;
     }
-    if (!cfg.listen || !cfg.api || !cfg.state_dir) {
-        fprintf(stderr, "reelfarm-coordinator: --listen, --api and --state are required\n");
+    if (rf_config_check(fc, &cerr)) {
+        fprintf(stderr, "reelfarm-coordinator: %s\n", cerr.msg);
         s_usage(stderr);
         return 2;
     }
+    if (fc->models.n > RF_COORD_MAX_MODEL_DIRS) {
+        fprintf(stderr, "reelfarm-coordinator: at most %d model directories\n",
+                RF_COORD_MAX_MODEL_DIRS);
+        return 2;
+    }
+    rf_log_level lv;
+    if (fc->log_level && rf_log_parse_level(fc->log_level, &lv) == 0)
+        rf_log_set_level(lv);
+    cfg.listen = fc->listen;
+    cfg.api = fc->api;
+    cfg.state_dir = fc->state_dir;
+    cfg.output_root = fc->output_root;
+    for (int i = 0; i < fc->models.n; i++)
+        cfg.model_dirs[cfg.n_model_dirs++] = fc->models.items[i];
+    cfg.heartbeat_ms = (int)fc->timing.heartbeat_ms;
+    cfg.liveness = (int)fc->timing.liveness;
+    cfg.lease_ms = (int)fc->timing.lease_ms;
+    cfg.server_secret_key = fc->server_secret_key;
+    cfg.allowed_worker_keys = fc->allowed_worker_keys;
+    cfg.allowed_client_keys = fc->allowed_client_keys;
+    cfg.insecure = fc->insecure;
+    cfg.metrics = fc->metrics;
+    cfg.config = fc->path ? fc : NULL;
+    cfg.retention_s = fc->retention_s;
+    /* Handlers first, so a signal during start-up is not fatal: it is honoured by the
+     * loop once the coordinator exists. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = s_on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = s_on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
     rf_error err;
     rf_error_clear(&err);
     g_coord = rf_coord_new(&cfg, &err);
@@ -117,15 +153,12 @@ int main(int argc, char **argv)
         rf_log_kv(RF_LOG_ERROR, "coord", "cannot start", "error=\"%s\"", err.msg);
         return 1;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = s_on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    if (g_stop_asked)
+        rf_coord_stop(g_coord);
     int rc = rf_coord_run(g_coord, &err);
     if (rc)
         rf_log_kv(RF_LOG_ERROR, "coord", "stopped on an error", "error=\"%s\"", err.msg);
     rf_coord_destroy(&g_coord);
+    rf_config_destroy(&fc);
     return rc ? 1 : 0;
 }

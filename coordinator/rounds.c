@@ -189,6 +189,7 @@ static void s_try_fuse(rf_coord *c, c_job *job, c_timeline *tl)
         return; /* the ups stay; the next OverlapUp or a retry fuses again */
     }
     tl->fused_round = round;
+    c_ops_round_fused(c, tl);
     rf_log_kv(RF_LOG_DEBUG, "rounds", "round fused", "job=%s timeline=%d round=%d", job->row.id,
               tl->index, round);
     if (c_commit(c) == 0)
@@ -254,6 +255,7 @@ void c_on_overlap_up(rf_coord *c, c_worker *w, rf_wire_msg *msg)
     rf_chunk_state_destroy(&ch->up);
     ch->up = s;
     ch->up_round = round;
+    c_ops_round_up(c, tl);
     s_try_fuse(c, job, tl);
 }
 

@@ -574,6 +574,7 @@ void c_leases_tick(rf_coord *c, int64_t now)
                 m.env = &env;
                 c_send(c, c->wsock, &m);
             }
+            c_ops_lease_expired(c, t);
             c_task_requeue(c, t, name, "lease expired without progress", 1);
             if (c_job_terminal(j))
                 break;
@@ -659,9 +660,11 @@ void c_on_result(rf_coord *c, c_worker *w, rf_wire_msg *msg)
         rc = s_result_blob(c, t, msg, &err);
     if (rc) {
         w->tasks_failed++;
+        c_ops_task_end(c, t, "failed", r->compute_seconds);
         c_task_requeue(c, t, w->name, err.msg, 1);
         return;
     }
+    c_ops_task_end(c, t, "ok", r->compute_seconds);
     s_release(c, t);
     w->tasks_done++;
     t->row.state = REELFARM__UNIT_STATE__UNIT_DONE;
@@ -686,6 +689,7 @@ void c_on_task_error(rf_coord *c, c_worker *w, rf_wire_msg *msg)
         return;
     }
     w->tasks_failed++;
+    c_ops_task_end(c, t, "failed", -1);
     if (!e->retryable) {
         s_release(c, t);
         t->row.state = REELFARM__UNIT_STATE__UNIT_FAILED;

@@ -1,0 +1,370 @@
+/* test_coord_ops.c - the real reelfarm-coordinator's operations side: a config file, CURVE
+ * on both tcp endpoints with ZAP, a rejected worker told so, SIGHUP adding its key,
+ * /metrics and /healthz (checked by promtool when installed), the refusal to serve a
+ * reachable endpoint without CURVE, and --insecure.
+ *
+ * Waits are bounded so a broken coordinator fails instead of hanging; nothing is timed.
+ */
+#include "curve.h"
+#include "rf_test.h"
+#include "support/proc.h"
+#include "tests/support/fake_worker.h"
+#include "tests/support/farm.h"
+
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+typedef struct s_buf {
+    char *data;
+    size_t len;
+} s_buf;
+
+static size_t s_write_cb(char *p, size_t size, size_t n, void *ud)
+{
+    s_buf *b = ud;
+    size_t add = size * n;
+    char *d = realloc(b->data, b->len + add + 1);
+    if (!d)
+        return 0;
+    memcpy(d + b->len, p, add);
+    b->len += add;
+    d[b->len] = '\0';
+    b->data = d;
+    return add;
+}
+
+static long s_get(const char *url, char **body)
+{
+    CURL *c = curl_easy_init();
+    s_buf b = {NULL, 0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_write_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    long status = -1;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    *body = b.data ? b.data : strdup("");
+    return status;
+}
+
+static void s_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void s_keys(const char *dir, const char *name, rf_curve_keypair *kp)
+{
+    char base[700];
+    snprintf(base, sizeof(base), "%s/%s", dir, name);
+    rf_error err;
+    RF_CHECK_MSG(rf_curve_keygen_files(base, kp, &err) == 0, "%s", err.msg);
+}
+
+static int s_free_port(void)
+{
+    int p = 0;
+    RF_CHECK_EQ_INT(rf_proc_free_port(&p, NULL), 0);
+    return p;
+}
+
+/* A client socket set up from key files; returns the monitor's verdict (0 connected). */
+static int s_handshake(void *ctx, const char *dir, const char *who, const char *role,
+                       const char *ep, rf_error *err)
+{
+    char sec[700], pub[700];
+    snprintf(sec, sizeof(sec), "%s/%s.key_secret", dir, who);
+    snprintf(pub, sizeof(pub), "%s/coord.key", dir);
+    void *d = zmq_socket(ctx, ZMQ_DEALER);
+    int zero = 0;
+    zmq_setsockopt(d, ZMQ_LINGER, &zero, sizeof(zero));
+    rf_curve_monitor *mon = NULL;
+    int rc = rf_curve_client_setup(ctx, d, sec, pub, role, ep, &mon, err);
+    if (!rc && zmq_connect(d, ep) != 0)
+        rc = rf_error_set(err, RF_EIO, "connect %s", ep);
+    if (!rc) {
+        rc = rf_error_set(err, RF_EAGAIN, "no handshake result within 10 s");
+        for (int i = 0; i < 100; i++) {
+            int r = rf_curve_monitor_check(mon, 100, err);
+            if (r) {
+                rc = r;
+                break;
+            }
+            if (rf_curve_monitor_connected(mon)) {
+                rc = 0;
+                break;
+            }
+        }
+    }
+    rf_curve_monitor_destroy(&mon);
+    zmq_close(d);
+    return rc;
+}
+
+RF_TEST(curve_metrics_and_sighup_on_a_live_coordinator)
+{
+    if (!rf_curve_available())
+        RF_SKIP("libzmq without CURVE");
+    char dir[512], bin[512];
+    rf_test_path(dir, sizeof(dir), "ops");
+    RF_CHECK_EQ_INT(mkdir(dir, 0700), 0);
+    rf_curve_keypair coord, client, worker;
+    s_keys(dir, "coord", &coord);
+    s_keys(dir, "client", &client);
+    s_keys(dir, "worker", &worker);
+    char wkeys[700], ckeys[700], cfgp[700], text[4096], line[128];
+    snprintf(wkeys, sizeof(wkeys), "%s/allowed-worker-keys", dir);
+    snprintf(ckeys, sizeof(ckeys), "%s/allowed-client-keys", dir);
+    RF_CHECK_EQ_INT(rf_test_write_file(wkeys, "# none yet\n", 11), 0);
+    snprintf(line, sizeof(line), "%s reelctl\n", client.public_z85);
+    RF_CHECK_EQ_INT(rf_test_write_file(ckeys, line, strlen(line)), 0);
+    int pw = s_free_port(), pa = s_free_port(), pm = s_free_port();
+    snprintf(cfgp, sizeof(cfgp), "%s/coordinator.yaml", dir);
+    snprintf(text, sizeof(text),
+             "listen: tcp://127.0.0.1:%d\napi: tcp://127.0.0.1:%d\nmetrics: 127.0.0.1:%d\n"
+             "state: state\noutput_root: %s\nlog_level: info\n"
+             "keys:\n  server_secret_key: coord.key_secret\n"
+             "  allowed_worker_keys: allowed-worker-keys\n"
+             "  allowed_client_keys: allowed-client-keys\n",
+             pw, pa, pm, dir);
+    RF_CHECK_EQ_INT(rf_test_write_file(cfgp, text, strlen(text)), 0);
+    rf_proc_bin(bin, sizeof(bin), "reelfarm-coordinator");
+    const char *argv[] = {bin, "--config", cfgp, NULL};
+    rf_error err;
+    rf_proc *p = rf_proc_start(argv, NULL, &err);
+    RF_CHECK_MSG(p, "%s", err.msg);
+    char mep[64], wep[64], aep[64], url[128];
+    snprintf(mep, sizeof(mep), "tcp://127.0.0.1:%d", pm);
+    snprintf(wep, sizeof(wep), "tcp://127.0.0.1:%d", pw);
+    snprintf(aep, sizeof(aep), "tcp://127.0.0.1:%d", pa);
+    RF_CHECK_MSG(rf_proc_wait_endpoint(p, mep, 20000, &err) == 0, "%s", err.msg);
+    RF_CHECK_MSG(rf_proc_wait_endpoint(p, aep, 20000, &err) == 0, "%s", err.msg);
+
+    char *body = NULL;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", pm);
+    RF_CHECK_EQ_INT(s_get(url, &body), 200);
+    free(body);
+
+    void *ctx = zmq_ctx_new();
+    RF_CHECK_MSG(s_handshake(ctx, dir, "client", "client", aep, &err) == 0, "%s", err.msg);
+    RF_CHECK_EQ_INT(s_handshake(ctx, dir, "worker", "worker", wep, &err), RF_EPROTO);
+    RF_CHECK_CONTAINS(err.msg, "rejected this worker's key");
+    RF_CHECK_MSG(rf_proc_wait_log(p, "connection rejected", 10000, &err) == 0, "%s", err.msg);
+    /* the client key is not a worker key, and the reverse */
+    RF_CHECK_EQ_INT(s_handshake(ctx, dir, "client", "worker", wep, &err), RF_EPROTO);
+
+    /* SIGHUP after listing the worker */
+    snprintf(line, sizeof(line), "%s worker-1\n", worker.public_z85);
+    RF_CHECK_EQ_INT(rf_test_write_file(wkeys, line, strlen(line)), 0);
+    RF_CHECK_EQ_INT(rf_proc_signal(p, SIGHUP, &err), 0);
+    RF_CHECK_MSG(rf_proc_wait_log(p, "keys and allow-lists reloaded", 10000, &err) == 0, "%s",
+                 err.msg);
+    RF_CHECK_MSG(s_handshake(ctx, dir, "worker", "worker", wep, &err) == 0, "%s", err.msg);
+    zmq_ctx_term(ctx);
+
+    /* the metrics see the rejections (gauges refresh each second) */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", pm);
+    int seen = 0;
+    for (int i = 0; i < 50 && !seen; i++) {
+        RF_CHECK_EQ_INT(s_get(url, &body), 200);
+        seen = strstr(body, "reelfarm_curve_handshakes_total{outcome=\"rejected\"} 0\n") == NULL &&
+               strstr(body, "reelfarm_curve_handshakes_total{outcome=\"rejected\"}") != NULL;
+        if (!seen) {
+            free(body);
+            body = NULL;
+            s_sleep_ms(100);
+        }
+    }
+    RF_CHECK_MSG(seen, "no rejected handshakes in /metrics");
+    RF_CHECK_CONTAINS(body, "reelfarm_jobs{state=\"queued\"} 0\n");
+    RF_CHECK_CONTAINS(body, "reelfarm_workers{state=\"idle\"}");
+    RF_CHECK_CONTAINS(body, "reelfarm_healthy 1\n");
+    if (system("command -v promtool >/dev/null 2>&1") == 0) {
+        char scrape[700], out[700], cmd[1600];
+        snprintf(scrape, sizeof(scrape), "%s/scrape.txt", dir);
+        snprintf(out, sizeof(out), "%s/promtool.out", dir);
+        RF_CHECK_EQ_INT(rf_test_write_file(scrape, body, strlen(body)), 0);
+        snprintf(cmd, sizeof(cmd), "promtool check metrics < '%s' > '%s' 2>&1", scrape, out);
+        int rc = system(cmd);
+        RF_CHECK_MSG(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "promtool check metrics failed (%s)",
+                     out);
+    }
+    free(body);
+
+    int status = -1;
+    RF_CHECK_EQ_INT(rf_proc_signal(p, SIGTERM, &err), 0);
+    RF_CHECK_MSG(rf_proc_wait(p, 20000, &status, &err) == 0, "%s", err.msg);
+    RF_CHECK_EQ_INT(status, 0);
+    rf_proc_destroy(&p);
+}
+
+RF_TEST(reachable_endpoints_need_curve_or_insecure)
+{
+    char dir[512], bin[512], state[700], lep[64], aep[64];
+    rf_test_path(dir, sizeof(dir), "plain");
+    RF_CHECK_EQ_INT(mkdir(dir, 0700), 0);
+    snprintf(state, sizeof(state), "%s/state", dir);
+    snprintf(lep, sizeof(lep), "tcp://127.0.0.1:%d", s_free_port());
+    snprintf(aep, sizeof(aep), "tcp://127.0.0.1:%d", s_free_port());
+    rf_proc_bin(bin, sizeof(bin), "reelfarm-coordinator");
+    const char *argv[] = {bin, "--listen", lep, "--api", aep, "--state", state, NULL, NULL};
+    rf_error err;
+    rf_proc *p = rf_proc_start(argv, NULL, &err);
+    RF_CHECK_MSG(p, "%s", err.msg);
+    int status = 0;
+    RF_CHECK_MSG(rf_proc_wait(p, 20000, &status, &err) == 0, "%s", err.msg);
+    RF_CHECK(status != 0);
+    RF_CHECK(rf_proc_log_contains(p, "refusing to serve without CURVE"));
+    RF_CHECK(rf_proc_log_contains(p, "--insecure"));
+    rf_proc_destroy(&p);
+
+    argv[7] = "--insecure";
+    p = rf_proc_start(argv, NULL, &err);
+    RF_CHECK_MSG(p, "%s", err.msg);
+    RF_CHECK_MSG(rf_proc_wait_endpoint(p, aep, 20000, &err) == 0, "%s", err.msg);
+    RF_CHECK(rf_proc_log_contains(p, "serving without CURVE"));
+    RF_CHECK_EQ_INT(rf_proc_signal(p, SIGTERM, &err), 0);
+    RF_CHECK_MSG(rf_proc_wait(p, 20000, &status, &err) == 0, "%s", err.msg);
+    RF_CHECK_EQ_INT(status, 0);
+    rf_proc_destroy(&p);
+
+    /* a config file mistake stops the start with file:line */
+    char cfgp[700];
+    snprintf(cfgp, sizeof(cfgp), "%s/bad.yaml", dir);
+    RF_CHECK_EQ_INT(rf_test_write_file(cfgp, "listen: tcp://x:1\nlisen: 2\n", 27), 0);
+    const char *argv2[] = {bin, "--config", cfgp, NULL};
+    p = rf_proc_start(argv2, NULL, &err);
+    RF_CHECK_MSG(p, "%s", err.msg);
+    RF_CHECK_MSG(rf_proc_wait(p, 20000, &status, &err) == 0, "%s", err.msg);
+    RF_CHECK_EQ_INT(status, 2);
+    RF_CHECK(rf_proc_log_contains(p, "bad.yaml:2: unknown key lisen; did you mean listen?"));
+    rf_proc_destroy(&p);
+}
+
+/* Timeline 0: 41 pixel frames (3 chunks with overlaps, so fusion rounds), timeline 1 one
+ * chunk; the fake worker of tests/support computes stand-in tensors. */
+static const char *SPEC = "name: film\nmodel: fake\nwidth: 32\nheight: 32\nseed: 7\nsteps: 6\n"
+                          "guidance: 3\nchunk:\n  frames: 17\n  overlap: 8\n  sync_every: 1\n"
+                          "  checkpoint_every: 2\nshots:\n  - prompt: a fox in the snow\n"
+                          "    frames: 41\n  - prompt: a lighthouse\n    frames: 17\n"
+                          "    transition: cut\noutput:\n  path: film.mp4\n";
+
+/* The value of the first sample line starting with prefix, or -1. */
+static double s_sample(const char *text, const char *prefix)
+{
+    const char *p = text;
+    size_t n = strlen(prefix);
+    while ((p = strstr(p, prefix))) {
+        if (p == text || p[-1] == '\n')
+            return strtod(p + n, NULL);
+        p += n;
+    }
+    return -1;
+}
+
+RF_TEST(a_job_shows_in_the_metrics)
+{
+    int pm = s_free_port();
+    char extra[64], url[128];
+    snprintf(extra, sizeof(extra), "--metrics 127.0.0.1:%d", pm);
+    rf_farm f;
+    memset(&f, 0, sizeof(f));
+    RF_CHECK_MSG(rf_farm_start(&f, "metrics", extra) == 0, "coordinator did not start (%s)", f.log);
+    rf_fake_worker_opts o;
+    memset(&o, 0, sizeof(o));
+    o.endpoint = f.wep;
+    o.name = "mw";
+    o.model_hash = f.model_hash;
+    pid_t pid = rf_fake_worker_spawn(&o);
+    RF_CHECK(pid > 0);
+    char job[64], errs[1024];
+    RF_CHECK_MSG(rf_farm_submit(&f, SPEC, job, sizeof(job), errs, sizeof(errs)) == 0, "%s", errs);
+    int st = rf_farm_wait(&f, job, 60000);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    RF_CHECK_MSG(st == REELFARM__JOB_STATE__JOB_DONE, "job ended in state %d (log %s)", st, f.log);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", pm);
+    char *body = NULL;
+    int done = 0;
+    for (int i = 0; i < 50 && !done; i++) { /* gauges refresh once a second */
+        free(body);
+        RF_CHECK_EQ_INT(s_get(url, &body), 200);
+        done = s_sample(body, "reelfarm_jobs{state=\"done\"} ") == 1;
+        if (!done)
+            s_sleep_ms(100);
+    }
+    RF_CHECK_MSG(done, "reelfarm_jobs{state=\"done\"} never became 1:\n%s", body);
+    RF_CHECK(s_sample(body, "reelfarm_tasks_total{kind=\"DENOISE\",outcome=\"ok\"} ") >= 4);
+    RF_CHECK(s_sample(body, "reelfarm_tasks_total{kind=\"DECODE\",outcome=\"ok\"} ") >= 1);
+    RF_CHECK(s_sample(body, "reelfarm_task_duration_seconds_count{kind=\"DENOISE\"} ") >= 4);
+    RF_CHECK(s_sample(body, "reelfarm_chunk_steps_total ") >= 4 * 6);
+    RF_CHECK(s_sample(body, "reelfarm_frames_rendered_total ") >= 41 + 17);
+    RF_CHECK(s_sample(body, "reelfarm_fusion_round_duration_seconds_count ") >= 1);
+    RF_CHECK(s_sample(body, "reelfarm_transfer_bytes_total{direction=\"received\"} ") > 0);
+    RF_CHECK(s_sample(body, "reelfarm_transfer_bytes_total{direction=\"sent\"} ") > 0);
+    RF_CHECK_EQ_INT(s_sample(body, "reelfarm_tasks_queued{kind=\"DENOISE\"} "), 0);
+    free(body);
+    RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
+}
+
+static int s_count_files(const char *dir)
+{
+    char cmd[800];
+    snprintf(cmd, sizeof(cmd), "find '%s' -type f | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    if (p) {
+        if (fscanf(p, "%d", &n) != 1)
+            n = -1;
+        pclose(p);
+    }
+    return n;
+}
+
+RF_TEST(finished_jobs_blobs_are_collected_after_retention)
+{
+    rf_farm f;
+    memset(&f, 0, sizeof(f));
+    RF_CHECK_MSG(rf_farm_start(&f, "gc", "--retention 0") == 0, "coordinator did not start (%s)",
+                 f.log);
+    rf_fake_worker_opts o;
+    memset(&o, 0, sizeof(o));
+    o.endpoint = f.wep;
+    o.name = "gw";
+    o.model_hash = f.model_hash;
+    pid_t pid = rf_fake_worker_spawn(&o);
+    RF_CHECK(pid > 0);
+    char job[64], errs[1024], blobs[700], out[700];
+    RF_CHECK_MSG(rf_farm_submit(&f, SPEC, job, sizeof(job), errs, sizeof(errs)) == 0, "%s", errs);
+    int st = rf_farm_wait(&f, job, 60000);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    RF_CHECK_MSG(st == REELFARM__JOB_STATE__JOB_DONE, "job ended in state %d (log %s)", st, f.log);
+    int gone = 0;
+    for (int i = 0; i < 100 && !gone; i++) {
+        gone = rf_farm_log_has(&f, "blobs of finished jobs collected");
+        if (!gone)
+            s_sleep_ms(100);
+    }
+    RF_CHECK_MSG(gone, "no collection logged (%s)", f.log);
+    snprintf(blobs, sizeof(blobs), "%s/state/blobs", f.dir);
+    int left = s_count_files(blobs);
+    snprintf(out, sizeof(out), "%s/out/film.mp4", f.dir);
+    struct stat sb;
+    RF_CHECK_MSG(stat(out, &sb) == 0 && sb.st_size > 0, "the output %s is gone", out);
+    RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
+    /* only the shared text embeddings stay: two prompts and the model's negative */
+    RF_CHECK_MSG(left >= 0 && left <= 3, "%d blob files left in %s", left, blobs);
+}
