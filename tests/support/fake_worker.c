@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -533,7 +534,9 @@ int rf_fake_worker_run(const rf_fake_worker_opts *o)
 pid_t rf_fake_worker_spawn(const rf_fake_worker_opts *opts)
 {
     pid_t pid = fork();
-    if (pid == 0)
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with the test that forked it */
         _exit(rf_fake_worker_run(opts));
+    }
     return pid;
 }
