@@ -6,7 +6,8 @@
 #   make deps         install the Debian packages (deploy/install-deps.sh)
 #   make check-style  clang-format (check mode) + cppcheck;  make format  applies clang-format
 #
-# Variables: NO_DEPS=1 (never run deploy/install-deps.sh), CUDA=auto|on|off, V=1 (echo commands).
+# Variables: NO_DEPS=1 (never run deploy/install-deps.sh), CUDA=auto|on|off, V=1 (echo commands),
+#   CUDA_HOME, CUDA_LIBDIR, NCCL_INC (where the toolkit, its libraries and nccl.h are), NVCCFLAGS.
 #
 # Source layout rules (new files need no Makefile edit):
 #   common/ kernels/ kernels/cpu/ engine/ worker/ coordinator/ cli/  -> one static library each
@@ -74,8 +75,18 @@ ifneq ($(CUDA_ON),)
 ifneq ($(CUDA_SRCS),)
 CPPFLAGS += -DRF_HAVE_CUDA=1
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+# CUDA_LIBDIR: where libcudart/libcublasLt live (the toolkit's lib64, or e.g. a pip wheel's lib).
+CUDA_LIBDIR ?= $(CUDA_HOME)/lib64
 NVCCFLAGS ?= -O2 -g -std=c++17 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 -gencode arch=compute_80,code=sm_80
-CUDA_LIBS := -L$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+NVCCFLAGS += -Werror all-warnings -Xcompiler -Wall,-Wextra
+# NCCL (tensor parallelism over GPUs): only its header is needed at build time; the library
+# is opened at run time (dlopen), so binaries start on machines without it.
+NCCL_INC ?= $(firstword $(foreach d,$(CUDA_HOME)/include /usr/include /usr/local/include,$(if $(wildcard $(d)/nccl.h),$(d))))
+ifneq ($(NCCL_INC),)
+NVCCFLAGS += -DRF_HAVE_NCCL=1 -I$(NCCL_INC)
+CPPFLAGS += -DRF_HAVE_NCCL=1
+endif
+CUDA_LIBS := -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublasLt -lcublas -lcudart -lstdc++ -ldl
 endif
 endif
 
@@ -141,7 +152,7 @@ all: cuda-info $(BINS)
 cuda-info:
 ifneq ($(CUDA_ON),)
 ifneq ($(CUDA_SRCS),)
-	@echo "make: CUDA backend on ($(NVCC))"
+	@echo "make: CUDA backend on ($(NVCC)); NCCL $(if $(NCCL_INC),header $(NCCL_INC)/nccl.h (library opened at run time),not found: --tp > 1 on cuda unavailable)"
 else
 	@echo "make: nvcc found ($(NVCC)); no CUDA backend sources yet, building the CPU backend only"
 endif

@@ -35,6 +35,11 @@ const char *rf_backend_name(const rf_backend *be)
     return be && be->ops && be->ops->name ? be->ops->name : "(none)";
 }
 
+rf_dtype rf_backend_matrix_dtype(const rf_backend *be, rf_dtype file_dt)
+{
+    return be && be->ops->matrix_dtype ? be->ops->matrix_dtype(be->ctx) : file_dt;
+}
+
 rf_buffer *rf_buffer_new(rf_backend *be, size_t bytes, rf_error *err)
 {
     rf_kernels_count_alloc();

@@ -116,6 +116,9 @@ typedef struct rf_backend_ops {
     int (*conv3d)(void *ctx, rf_tensor *y, const rf_tensor *prev, const rf_tensor *x,
                   const rf_tensor *w, const rf_tensor *b, const rf_conv3d_params *p,
                   rf_arena *scratch, rf_error *err);
+    /* The dtype loaders should store weight matrices in for this backend (its GEMM's native
+     * input; the CUDA backend says BF16). NULL: keep the file's dtype. */
+    rf_dtype (*matrix_dtype)(void *ctx);
     /* New entries go here, at the end (see the header comment). */
 } rf_backend_ops;
 
@@ -134,6 +137,9 @@ struct rf_buffer {
 /* Destroys the backend (its ctx via ops->destroy, then the struct); NULLs *be. */
 void rf_backend_destroy(rf_backend **be);
 const char *rf_backend_name(const rf_backend *be);
+/* The dtype a loader should store a weight matrix of file dtype `file_dt` in on this
+ * backend: the backend's matrix_dtype when it has one, else file_dt. */
+rf_dtype rf_backend_matrix_dtype(const rf_backend *be, rf_dtype file_dt);
 
 /* Allocates a buffer of `bytes` (>= 1) backend bytes. NULL + RF_ENOMEM naming the size.
  * Every buffer allocation is counted (rf_kernels_alloc_count) so tests can prove that
