@@ -165,6 +165,8 @@ rf_coord *rf_coord_new(const rf_coord_config *cfg, rf_error *err)
     if (c->cfg.segment_latent <= 0)
         c->cfg.segment_latent = 8;
     c->limits = rf_wire_limits_default();
+    if (cfg->max_message_bytes > 0)
+        c->limits.max_total_bytes = (size_t)cfg->max_message_bytes;
     c->started_ms = c_now_ms();
     if (c_output_resolve(c, NULL, c->output_root, sizeof(c->output_root), err))
         goto fail;

@@ -47,7 +47,10 @@ typedef struct rf_coord_config {
     int insecure;
     const char *metrics;
     rf_config *config;
-    int64_t retention_s; /* finished jobs' blobs are collected after this (0: at once) */
+    int64_t retention_s;       /* finished jobs' blobs are collected after this (0: at once) */
+    int64_t max_jobs;          /* unfinished jobs accepted at once (0: no limit) */
+    int64_t max_frames;        /* pixel frames of one job (0: the spec's own limit) */
+    int64_t max_message_bytes; /* one wire message (0: the wire default) */
 } rf_coord_config;
 
 typedef struct rf_coord rf_coord;
@@ -183,6 +186,8 @@ void c_ops_lease_expired(rf_coord *c, const c_task *t);
 void c_ops_round_up(rf_coord *c, c_timeline *tl);
 void c_ops_round_fused(rf_coord *c, c_timeline *tl);
 void c_ops_bytes(rf_coord *c, const rf_wire_msg *msg, int sent);
+/* limits.max_jobs and limits.max_frames for a parsed spec at submit; RF_EINVAL says which. */
+int c_ops_admit(rf_coord *c, const rf_job_spec *spec, rf_error *err);
 
 /* coord.c */
 int64_t c_now_ms(void);

@@ -302,8 +302,8 @@ int c_job_submit(rf_coord *c, const Reelfarm__Submit *req, rf_spec_diags *diags,
     rf_job_spec *spec = rf_spec_parse(text, strlen(text), src, diags, err);
     if (!spec)
         return err->code ? err->code : RF_EINVAL;
-    int rc = 0;
-    if (req->output_path && req->output_path[0])
+    int rc = c_ops_admit(c, spec, err);
+    if (!rc && req->output_path && req->output_path[0])
         rc = rf_spec_set_output_path(spec, req->output_path, err);
     char out_path[4096];
     if (!rc)

@@ -136,6 +136,9 @@ int main(int argc, char **argv)
     cfg.metrics = fc->metrics;
     cfg.config = fc->path ? fc : NULL;
     cfg.retention_s = fc->retention_s;
+    cfg.max_jobs = fc->limits.max_jobs;
+    cfg.max_frames = fc->limits.max_frames;
+    cfg.max_message_bytes = fc->limits.max_message_bytes;
     /* Handlers first, so a signal during start-up is not fatal: it is honoured by the
      * loop once the coordinator exists. */
     struct sigaction sa;

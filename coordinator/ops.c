@@ -203,6 +203,26 @@ static void s_gc(rf_coord *c, int64_t now)
                   "removed=%d retention_s=%lld", removed, (long long)c->cfg.retention_s);
 }
 
+int c_ops_admit(rf_coord *c, const rf_job_spec *spec, rf_error *err)
+{
+    if (c->cfg.max_frames > 0 && spec->total_frames > c->cfg.max_frames)
+        return rf_error_set(err, RF_EINVAL,
+                            "the film has %lld frames; this farm takes at most %lld per job "
+                            "(limits.max_frames): split it into several jobs",
+                            (long long)spec->total_frames, (long long)c->cfg.max_frames);
+    if (c->cfg.max_jobs > 0) {
+        int64_t open = 0;
+        for (const c_job *j = c->jobs; j; j = j->next)
+            open += !c_job_terminal(j);
+        if (open >= c->cfg.max_jobs)
+            return rf_error_set(err, RF_EAGAIN,
+                                "the farm already holds %lld unfinished jobs (limits.max_jobs); "
+                                "submit again when some have finished",
+                                (long long)open);
+    }
+    return 0;
+}
+
 void c_ops_tick(rf_coord *c, int64_t now)
 {
     if (now >= c->next_gc_ms)

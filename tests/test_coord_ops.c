@@ -274,6 +274,53 @@ static double s_sample(const char *text, const char *prefix)
     return -1;
 }
 
+/* Starts Debian's prometheus on a free loopback port scraping 127.0.0.1:target every
+ * second and asks its API for query until the answer holds want (bounded). Returns 1 when
+ * it did, 0 when not (why in msg), -1 when prometheus is not installed. */
+static int s_prometheus_sees(int target, const char *query_enc, const char *want, char *msg,
+                             size_t cap)
+{
+    if (system("command -v prometheus >/dev/null 2>&1") != 0)
+        return -1;
+    char dir[600], cfg[700], text[512], f1[800], f2[800], f3[100], url[512];
+    int pport = s_free_port();
+    snprintf(dir, sizeof(dir), "%s/prom-%d", rf_test_tmpdir(), pport);
+    if (mkdir(dir, 0700) != 0)
+        return snprintf(msg, cap, "mkdir %s", dir), 0;
+    snprintf(cfg, sizeof(cfg), "%s/prometheus.yml", dir);
+    snprintf(text, sizeof(text),
+             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+             "scrape_configs:\n  - job_name: reelfarm\n    static_configs:\n"
+             "      - targets: ['127.0.0.1:%d']\n",
+             target);
+    if (rf_test_write_file(cfg, text, strlen(text)))
+        return snprintf(msg, cap, "cannot write %s", cfg), 0;
+    snprintf(f1, sizeof(f1), "--config.file=%s", cfg);
+    snprintf(f2, sizeof(f2), "--storage.tsdb.path=%s/data", dir);
+    snprintf(f3, sizeof(f3), "--web.listen-address=127.0.0.1:%d", pport);
+    const char *argv[] = {"prometheus", f1, f2, f3, "--log.level=warn", NULL};
+    rf_error err;
+    rf_proc *p = rf_proc_start(argv, NULL, &err);
+    if (!p)
+        return snprintf(msg, cap, "%s", err.msg), 0;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/query?query=%s", pport, query_enc);
+    int found = 0;
+    char *body = NULL;
+    for (int i = 0; i < 100 && !found && rf_proc_running(p); i++) {
+        free(body);
+        body = NULL;
+        found = s_get(url, &body) == 200 && strstr(body, want) != NULL;
+        if (!found)
+            s_sleep_ms(200);
+    }
+    if (!found)
+        snprintf(msg, cap, "prometheus never answered %s with %s; last: %.500s", query_enc, want,
+                 body ? body : "(none)");
+    free(body);
+    rf_proc_destroy(&p);
+    return found;
+}
+
 RF_TEST(a_job_shows_in_the_metrics)
 {
     int pm = s_free_port();
@@ -316,7 +363,12 @@ RF_TEST(a_job_shows_in_the_metrics)
     RF_CHECK(s_sample(body, "reelfarm_transfer_bytes_total{direction=\"sent\"} ") > 0);
     RF_CHECK_EQ_INT(s_sample(body, "reelfarm_tasks_queued{kind=\"DENOISE\"} "), 0);
     free(body);
+    /* a real Prometheus scrapes the live coordinator */
+    char why[1024] = "";
+    int seen =
+        s_prometheus_sees(pm, "reelfarm_jobs%7Bstate%3D%22done%22%7D", "\"1\"]", why, sizeof(why));
     RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
+    RF_CHECK_MSG(seen != 0, "%s", why);
 }
 
 static int s_count_files(const char *dir)
@@ -367,4 +419,23 @@ RF_TEST(finished_jobs_blobs_are_collected_after_retention)
     RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
     /* only the shared text embeddings stay: two prompts and the model's negative */
     RF_CHECK_MSG(left >= 0 && left <= 3, "%d blob files left in %s", left, blobs);
+}
+
+RF_TEST(submit_limits_from_the_config)
+{
+    rf_farm f;
+    memset(&f, 0, sizeof(f));
+    RF_CHECK_MSG(rf_farm_start(&f, "limits", "--max-jobs 1 --max-frames 50") == 0,
+                 "coordinator did not start (%s)", f.log);
+    char job[64], errs[1024];
+    /* 41 + 17 frames > 50 */
+    RF_CHECK(rf_farm_submit(&f, SPEC, job, sizeof(job), errs, sizeof(errs)) != 0);
+    RF_CHECK_CONTAINS(errs, "limits.max_frames");
+    const char *small = "name: s\nmodel: fake\nwidth: 32\nheight: 32\nseed: 1\nsteps: 2\n"
+                        "shots:\n  - prompt: one\n    frames: 17\noutput:\n  path: s.mp4\n";
+    RF_CHECK_MSG(rf_farm_submit(&f, small, job, sizeof(job), errs, sizeof(errs)) == 0, "%s", errs);
+    /* no worker: it stays unfinished, so the next one is over max_jobs */
+    RF_CHECK(rf_farm_submit(&f, small, job, sizeof(job), errs, sizeof(errs)) != 0);
+    RF_CHECK_CONTAINS(errs, "limits.max_jobs");
+    RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
 }
