@@ -1,7 +1,8 @@
 /* bench_vae.c - Wan-VAE decode frames per second beside the PyTorch reference, same run.
  *
  * Writes a Wan2.1-structured VAE with random weights (base width RF_BENCH_VAE_DIM,
- * default 16; the real layer structure) and random latents [1,16,T,h,w] to a temporary
+ * default 16; the real layer structure) and random latents [1,16,5,h,w] (h x w from
+ * RF_BENCH_VAE_LATENT, default 8x8) to a temporary
  * folder, times our decoder (best of 2, after one warm run), then runs the PyTorch peer
  * (tools/reference/vae_bench_peer.py) on the same files and threads and prints the
  * ratio. Then the warm-up table: segment vs whole-timeline error per warm-up w on the
@@ -183,6 +184,11 @@ int main(void)
     e = getenv("RF_BENCH_THREADS");
     int threads = e ? atoi(e) : (int)sysconf(_SC_NPROCESSORS_ONLN);
     int T = 5, h = 8, w = 8;
+    e = getenv("RF_BENCH_VAE_LATENT"); /* HxW, default 8x8 */
+    if (e && (sscanf(e, "%dx%d", &h, &w) != 2 || h < 1 || w < 1 || h > 512 || w > 512)) {
+        fprintf(stderr, "bench_vae: RF_BENCH_VAE_LATENT wants HxW, got '%s'\n", e);
+        return 2;
+    }
     char dir[] = "/tmp/rf_bench_vae_XXXXXX", vpath[256], zpath[256];
     rf_error err = {0};
     if (!mkdtemp(dir)) {
