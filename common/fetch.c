@@ -352,6 +352,15 @@ int rf_fetch_url(const char *url, const char *dest, const rf_fetch_opts *opts, r
     return rc;
 }
 
+int rf_fetch_check_url(const char *url, const rf_fetch_opts *opts, rf_error *err)
+{
+    rf_fetch_opts o = opts ? *opts : rf_fetch_opts_default();
+    if (!url)
+        return rf_error_set(err, RF_EINVAL, "fetch: no URL");
+    pthread_once(&s_once, s_global_init);
+    return s_check_url(url, &o, NULL, err);
+}
+
 /* ---- file inputs --------------------------------------------------------------------- */
 
 int rf_fetch_confine(const char *root, const char *path, char *out, size_t cap, rf_error *err)

@@ -62,6 +62,10 @@ int rf_fetch_host_allowed(const char *const *hosts, int nhosts, const char *host
 int rf_fetch_url(const char *url, const char *dest, const rf_fetch_opts *opts, rf_hash *hash,
                  int64_t *bytes, rf_error *err);
 
+/* The checks rf_fetch_url makes before any request (scheme, no credentials, host on
+ * opts->hosts), without a request: for refusing a job at submit. */
+int rf_fetch_check_url(const char *url, const rf_fetch_opts *opts, rf_error *err);
+
 /* Resolves a job's `file` input inside root: path relative to root, or absolute and
  * inside it. Refuses (RF_EINVAL) a ".." component, a path whose real location (symlinks
  * followed) is outside root, an unset root ("set input_root"); RF_ENOTFOUND when it does

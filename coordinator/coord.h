@@ -41,8 +41,9 @@ typedef struct rf_coord_config {
     int segment_latent; /* latent frames per DECODE segment (default 8) */
     int concat_bytes;   /* 1: join segments byte for byte (test workers' segments only) */
     /* operations (coordinator/ops.c): CURVE key files (NULL: CURVE off, so endpoints must
-     * be private unless insecure), the metrics address (NULL: off) and the config file
-     * re-read on SIGHUP (NULL: none; the key files are re-read as they are). */
+     * be private unless insecure), the metrics address (NULL: off) and the config (flags
+     * and file: allowed URL hosts, input root; re-read on SIGHUP; NULL: none, the key
+     * files are re-read as they are, no URL or file input is allowed). */
     const char *server_secret_key, *allowed_worker_keys, *allowed_client_keys;
     int insecure;
     const char *metrics;

@@ -134,7 +134,7 @@ int main(int argc, char **argv)
     cfg.allowed_client_keys = fc->allowed_client_keys;
     cfg.insecure = fc->insecure;
     cfg.metrics = fc->metrics;
-    cfg.config = fc->path ? fc : NULL;
+    cfg.config = fc; /* flags and file: SIGHUP re-reads the file when there is one */
     cfg.retention_s = fc->retention_s;
     cfg.max_jobs = fc->limits.max_jobs;
     cfg.max_frames = fc->limits.max_frames;

@@ -8,6 +8,7 @@
  */
 #include "coord.h"
 
+#include "fetch.h"
 #include "log.h"
 
 #include <string.h>
@@ -210,6 +211,28 @@ int c_ops_admit(rf_coord *c, const rf_job_spec *spec, rf_error *err)
                             "the film has %lld frames; this farm takes at most %lld per job "
                             "(limits.max_frames): split it into several jobs",
                             (long long)spec->total_frames, (long long)c->cfg.max_frames);
+    if (spec->inputs.kind != RF_INPUT_NONE) {
+        /* The operator's policy first, so a user learns what is not allowed... */
+        const rf_config *f = c->cfg.config;
+        const char *path = spec->inputs.path ? spec->inputs.path : "";
+        if (spec->inputs.is_url) {
+            rf_fetch_opts o = rf_fetch_opts_default();
+            o.hosts = f ? (const char *const *)f->url_hosts.items : NULL;
+            o.nhosts = f ? f->url_hosts.n : 0;
+            int rc = rf_fetch_check_url(path, &o, err);
+            if (rc)
+                return rc;
+        } else {
+            char real[4096];
+            int rc = rf_fetch_confine(f ? f->input_root : NULL, path, real, sizeof(real), err);
+            if (rc)
+                return rc;
+        }
+        /* ...then the truth: nothing encodes inputs on the farm yet. */
+        return rf_error_set(err, RF_EUNSUPPORTED,
+                            "inputs (image, video, continue) are not rendered by the farm yet; "
+                            "remove inputs: from the spec");
+    }
     if (c->cfg.max_jobs > 0) {
         int64_t open = 0;
         for (const c_job *j = c->jobs; j; j = j->next)

@@ -439,3 +439,37 @@ RF_TEST(submit_limits_from_the_config)
     RF_CHECK_CONTAINS(errs, "limits.max_jobs");
     RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
 }
+
+RF_TEST(inputs_follow_the_operators_policy)
+{
+    char root[600], extra[800];
+    rf_test_path(root, sizeof(root), "in-root");
+    RF_CHECK_EQ_INT(mkdir(root, 0700), 0);
+    snprintf(extra, sizeof(extra), "--input-root %s --allow-url-host cdn.example.com", root);
+    char pic[700];
+    snprintf(pic, sizeof(pic), "%s/pic.png", root);
+    RF_CHECK_EQ_INT(rf_test_write_file(pic, "png", 3), 0);
+    rf_farm f;
+    memset(&f, 0, sizeof(f));
+    RF_CHECK_MSG(rf_farm_start(&f, "inputs", extra) == 0, "coordinator did not start (%s)", f.log);
+    static const char *fmt = "name: i\nmodel: fake\nwidth: 32\nheight: 32\nseed: 1\nsteps: 2\n"
+                             "inputs:\n  image: %s\n"
+                             "shots:\n  - prompt: one\n    frames: 17\noutput:\n  path: i.mp4\n";
+    char spec[1024], job[64], errs[1024];
+    struct {
+        const char *input, *says;
+    } cases[] = {
+        {"http://evil.example/x.png", "allowed_url_hosts"},
+        {"../pic.png", "'..'"},
+        {"/etc/hostname", "outside input_root"},
+        {"http://cdn.example.com/x.png", "not rendered by the farm yet"},
+        {"pic.png", "not rendered by the farm yet"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(spec, sizeof(spec), fmt, cases[i].input);
+        RF_CHECK_MSG(rf_farm_submit(&f, spec, job, sizeof(job), errs, sizeof(errs)) != 0,
+                     "%s was accepted", cases[i].input);
+        RF_CHECK_CONTAINS(errs, cases[i].says);
+    }
+    RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
+}
