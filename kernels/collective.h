@@ -1,9 +1,10 @@
 /* collective.h - collective communication between the ranks of a tensor-parallel group.
  *
- * One interface, two implementations: NCCL across GPUs (later) and, here, a CPU group
- * whose ranks are threads of one process sharing memory. Every rank of a group must
- * call the same collectives in the same order with tensors of the same shape. Results
- * are deterministic: sums run in rank order, so every rank gets bit-identical values.
+ * One interface, two implementations: NCCL across GPUs (kernels/cuda/comm_nccl.h) and,
+ * here, a CPU group whose ranks are threads of one process sharing memory. Every rank of
+ * a group must call the same collectives in the same order with tensors of the same
+ * shape. Results are deterministic: on the CPU sums run in rank order, so every rank gets
+ * bit-identical values (NCCL: identical on every rank, its own order).
  * A rank that fails mid-way calls rf_comm_abort so the others return RF_ECANCELED
  * instead of waiting forever. Collectives never allocate.
  */
@@ -33,7 +34,8 @@ typedef struct rf_comm {
 } rf_comm;
 
 /* Wrappers: check shapes (same numel and F32 where required), then dispatch. With
- * comm == NULL (a group of one) all_reduce and broadcast do nothing and all_gather copies. */
+ * comm == NULL (a group of one) all_reduce and broadcast do nothing and all_gather copies
+ * with memmove (host memory only); a comm of size 1 still dispatches to its implementation. */
 int rf_comm_all_reduce_sum(rf_comm *comm, rf_tensor *t, rf_error *err);
 int rf_comm_all_gather(rf_comm *comm, rf_tensor *out, const rf_tensor *in, rf_error *err);
 int rf_comm_broadcast(rf_comm *comm, rf_tensor *t, int root, rf_error *err);

@@ -229,7 +229,9 @@ static int s_forward(rf_dit *d, int64_t B, int64_t F, int64_t H, int64_t W, cons
     CK(rf_comm_all_reduce_sum(d->comm, &A.e, err));
     CK(rf_op_unary(be, &A.se, &A.e, RF_UNARY_SILU, err));
     CK(s_linear(d, &A.e0l, &A.se, &d->tproj, err));
-    for (int64_t b = 0; b < B; b++) {
+    if (!d->comm) /* a group of one: a backend copy (the data may live on a GPU) */
+        CK(rf_op_copy(be, &A.e0, &A.e0l, err));
+    for (int64_t b = 0; d->comm && b < B; b++) {
         rf_tensor row = rf_tensor_slice0(&A.e0, b, 1), part = rf_tensor_slice0(&A.e0l, b, 1);
         CK(rf_comm_all_gather(d->comm, &row, &part, err));
     }

@@ -488,12 +488,15 @@ static void s_local_shape(const rf_dit *d, const s_item *it, int *ndim, int64_t 
     }
 }
 
-static rf_dtype s_store_dtype(const s_item *it)
+/* Biases, norms and tables are F32; matrices keep the file's dtype (F32 for F64) unless
+ * the backend multiplies in another one (the CUDA backend: BF16), then they become that. */
+static rf_dtype s_store_dtype(const rf_dit *d, const s_item *it)
 {
     if (it->conv == S_F32)
         return RF_DTYPE_F32;
     rf_dtype dt = it->src->dtype;
-    return dt == RF_DTYPE_BF16 || dt == RF_DTYPE_F16 ? dt : RF_DTYPE_F32;
+    dt = dt == RF_DTYPE_BF16 || dt == RF_DTYPE_F16 ? dt : RF_DTYPE_F32;
+    return rf_backend_matrix_dtype(d->be, dt);
 }
 
 /* Copies rows [0, rows) x cols [c0, c0+nc) of a [rows, cols] source into dst (packed),
@@ -507,15 +510,26 @@ static int s_copy_block(void *dst, rf_dtype ddt, const rf_st_tensor *src, int64_
         const char *s =
             (const char *)src->data + ((size_t)(r0 + r) * (size_t)cols + (size_t)c0) * ses;
         void *o = (char *)dst + (size_t)r * (size_t)nc * des;
-        if (ddt == src->dtype)
+        if (ddt == src->dtype) {
             memcpy(o, s, (size_t)nc * des);
-        else if (rf_convert_to_f32(o, s, src->dtype, (size_t)nc) != 0)
+        } else if (ddt == RF_DTYPE_F32) {
+            if (rf_convert_to_f32(o, s, src->dtype, (size_t)nc) != 0)
+                return -1;
+        } else if (ddt == RF_DTYPE_BF16) { /* through f32, one element at a time */
+            float one;
+            for (int64_t i = 0; i < nc; i++) {
+                if (rf_convert_to_f32(&one, s + (size_t)i * ses, src->dtype, 1) != 0)
+                    return -1;
+                ((uint16_t *)o)[i] = rf_f32_to_bf16(one);
+            }
+        } else {
             return -1;
+        }
     }
     return 0;
 }
 
-static int s_fill_item(rf_dit *d, const s_item *it, rf_error *err)
+static int s_fill_item(rf_dit *d, const s_item *it, void *stage, rf_error *err)
 {
     const rf_st_tensor *src = it->src;
     int64_t rows = it->shape[0], cols = 1;
@@ -534,10 +548,11 @@ static int s_fill_item(rf_dit *d, const s_item *it, rf_error *err)
         nc = cols / d->size;
         c0 = nc * d->rank;
     }
-    if (s_copy_block(it->dst->data, it->dst->dtype, src, rows, cols, r0, c0, nr, nc))
-        return rf_error_set(err, RF_ESHAPE, "tensor %s: cannot convert dtype %s", src->name,
-                            rf_dtype_name(src->dtype));
-    return 0;
+    /* Staged in host memory, then uploaded: backend memory may be a GPU's. */
+    if (s_copy_block(stage, it->dst->dtype, src, rows, cols, r0, c0, nr, nc))
+        return rf_error_set(err, RF_ESHAPE, "tensor %s: cannot convert dtype %s to %s", src->name,
+                            rf_dtype_name(src->dtype), rf_dtype_name(it->dst->dtype));
+    return rf_tensor_upload(d->be, it->dst, stage, rf_tensor_nbytes(it->dst), err);
 }
 
 rf_dit *rf_dit_load(const char *dir, rf_backend *be, const rf_dit_load_opts *opts, rf_error *err)
@@ -548,6 +563,7 @@ rf_dit *rf_dit_load(const char *dir, rf_backend *be, const rf_dit_load_opts *opt
         return NULL;
     }
     s_plan plan = {0};
+    void *stage = NULL;
     rf_safetensors *st = s_open(dir, &d->cfg, err);
     if (!st)
         goto fail;
@@ -593,7 +609,7 @@ rf_dit *rf_dit_load(const char *dir, rf_backend *be, const rf_dit_load_opts *opt
                      dir, (long long)c->num_layers, name);
         goto fail;
     }
-    size_t total = 0;
+    size_t total = 0, stage_bytes = 0;
     for (int i = 0; i < plan.n; i++) {
         s_item *it = &plan.items[i];
         s_file_name(c->form, it->canon, name, sizeof(name));
@@ -610,30 +626,39 @@ rf_dit *rf_dit_load(const char *dir, rf_backend *be, const rf_dit_load_opts *opt
         int nd;
         int64_t sh[5];
         s_local_shape(d, it, &nd, sh);
-        total += rf_arena_tensor_bytes(s_store_dtype(it), nd, sh);
+        size_t tb = rf_arena_tensor_bytes(s_store_dtype(d, it), nd, sh);
+        total += tb;
+        stage_bytes = tb > stage_bytes ? tb : stage_bytes;
     }
     d->wbuf = rf_buffer_new(be, total, err);
     if (!d->wbuf)
         goto fail;
+    if (!(stage = malloc(stage_bytes ? stage_bytes : 1))) {
+        rf_error_set(err, RF_ENOMEM, "loading the DiT: out of host memory for a %zu-byte tensor",
+                     stage_bytes);
+        goto fail;
+    }
     size_t off = 0;
     for (int i = 0; i < plan.n; i++) {
         s_item *it = &plan.items[i];
         int nd;
         int64_t sh[5];
         s_local_shape(d, it, &nd, sh);
-        rf_dtype dt = s_store_dtype(it);
+        rf_dtype dt = s_store_dtype(d, it);
         rf_tensor_init(it->dst, dt, nd, sh, (char *)d->wbuf->data + off, d->wbuf);
         off += rf_arena_tensor_bytes(dt, nd, sh);
-        if (s_fill_item(d, it, err))
+        if (s_fill_item(d, it, stage, err))
             goto fail;
     }
     d->wbytes = total;
+    free(stage);
     free(plan.items);
     rf_st_destroy(&st);
     RF_DEBUG("dit", "loaded %s: dim %lld, %lld layers, tp %d/%d, %zu weight bytes", dir,
              (long long)c->dim, (long long)c->num_layers, d->rank, d->size, total);
     return d;
 fail:
+    free(stage);
     free(plan.items);
     rf_st_destroy(&st);
     rf_dit_destroy(&d);

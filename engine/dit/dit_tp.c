@@ -8,6 +8,11 @@
 #include "dit_tp.h"
 
 #include "cpu/cpu.h"
+#include "log.h"
+#include "registry.h"
+#ifdef RF_HAVE_CUDA
+#include "cuda/comm_nccl.h"
+#endif
 
 #include <pthread.h>
 #include <stdio.h>
@@ -34,7 +39,10 @@ typedef struct s_rank {
 struct rf_dit_tp {
     int n;
     s_rank *ranks;
-    rf_comm_group *comm;
+    rf_comm_group *comm; /* cpu ranks */
+#ifdef RF_HAVE_CUDA
+    rf_comm_nccl_group *nccl; /* cuda ranks */
+#endif
     pthread_mutex_t mu;
     pthread_cond_t wake, done;
     uint64_t gen;
@@ -47,6 +55,9 @@ static void s_run(s_rank *r, const s_job *j)
     rf_error_clear(&r->err);
     r->rc = rf_dit_forward(r->dit, j->b, j->f, j->h, j->w, j->x, j->t, j->ctx, j->lc,
                            r->id == 0 ? j->v : NULL, &r->err);
+    /* GPU ranks queue their work: wait for it so their failures are reported here. */
+    if (r->rc == 0)
+        r->rc = r->be->ops->synchronize(r->be->ctx, &r->err);
 }
 
 static void *s_thread(void *p)
@@ -89,6 +100,9 @@ void rf_dit_tp_destroy(rf_dit_tp **gp)
         rf_backend_destroy(&g->ranks[i].be);
     }
     rf_comm_cpu_group_destroy(&g->comm);
+#ifdef RF_HAVE_CUDA
+    rf_comm_nccl_group_destroy(&g->nccl);
+#endif
     pthread_mutex_destroy(&g->mu);
     pthread_cond_destroy(&g->wake);
     pthread_cond_destroy(&g->done);
@@ -99,8 +113,20 @@ void rf_dit_tp_destroy(rf_dit_tp **gp)
 
 rf_dit_tp *rf_dit_tp_load(const char *dir, int tp, int threads, rf_error *err)
 {
-    if (tp < 1) {
-        rf_error_set(err, RF_EINVAL, "--tp must be at least 1, got %d", tp);
+    rf_dit_tp_opts o = {"cpu", tp, threads, NULL};
+    return rf_dit_tp_open(dir, &o, err);
+}
+
+rf_dit_tp *rf_dit_tp_open(const char *dir, const rf_dit_tp_opts *o, rf_error *err)
+{
+    int tp = o->tp, threads = o->threads;
+    int cuda = o->backend && !strcmp(o->backend, "cuda");
+    if (o->backend && !cuda && strcmp(o->backend, "cpu")) {
+        rf_error_set(err, RF_EINVAL, "unknown backend \"%s\": use cpu or cuda", o->backend);
+        return NULL;
+    }
+    if (tp < 1 || tp > 256) {
+        rf_error_set(err, RF_EINVAL, "--tp must be 1..256, got %d", tp);
         return NULL;
     }
     rf_dit_config cfg;
@@ -119,7 +145,7 @@ rf_dit_tp *rf_dit_tp_load(const char *dir, int tp, int threads, rf_error *err)
                      tp, (long long)cfg.num_heads, (long long)cfg.ffn_dim, dir, list);
         return NULL;
     }
-    if (threads == 0) {
+    if (!cuda && threads == 0) {
         rf_backend *probe = rf_backend_cpu_new(0, err);
         if (!probe)
             return NULL;
@@ -137,16 +163,44 @@ rf_dit_tp *rf_dit_tp_load(const char *dir, int tp, int threads, rf_error *err)
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->wake, NULL);
     pthread_cond_init(&g->done, NULL);
-    if (tp > 1 && !(g->comm = rf_comm_cpu_group_new(tp, err)))
-        goto fail;
     for (int r = 0; r < tp; r++) {
         s_rank *rk = &g->ranks[r];
         rk->g = g;
         rk->id = r;
-        if (!(rk->be = rf_backend_cpu_new(per, err)))
+        int gpu = o->gpus ? o->gpus[r] : r;
+        if (!(rk->be = rf_backend_open(cuda ? "cuda" : "cpu", per, gpu, err))) {
+            if (tp > 1)
+                rf_error_prefix(err, "rank %d of %d", r, tp);
             goto fail;
-        rf_dit_load_opts o = {r, tp, g->comm ? rf_comm_cpu_rank(g->comm, r) : NULL};
-        if (!(rk->dit = rf_dit_load(dir, rk->be, &o, err))) {
+        }
+    }
+    rf_comm *comms[256] = {0};
+    if (!cuda && tp > 1) {
+        if (!(g->comm = rf_comm_cpu_group_new(tp, err)))
+            goto fail;
+        for (int r = 0; r < tp && r < 256; r++)
+            comms[r] = rf_comm_cpu_rank(g->comm, r);
+    }
+#ifdef RF_HAVE_CUDA
+    if (cuda) {
+        rf_backend *bes[256];
+        for (int r = 0; r < tp && r < 256; r++)
+            bes[r] = g->ranks[r].be;
+        char why[512];
+        if (tp == 1 && !rf_comm_nccl_available(why, sizeof(why))) {
+            RF_INFO("dit", "one GPU without NCCL (%s): the collectives are no-ops", why);
+        } else if (!(g->nccl = rf_comm_nccl_group_new(tp, bes, err))) {
+            goto fail;
+        } else {
+            for (int r = 0; r < tp && r < 256; r++)
+                comms[r] = rf_comm_nccl_rank(g->nccl, r);
+        }
+    }
+#endif
+    for (int r = 0; r < tp; r++) {
+        s_rank *rk = &g->ranks[r];
+        rf_dit_load_opts lo = {r, tp, r < 256 ? comms[r] : NULL};
+        if (!(rk->dit = rf_dit_load(dir, rk->be, &lo, err))) {
             if (tp > 1)
                 rf_error_prefix(err, "rank %d of %d", r, tp);
             goto fail;
@@ -163,6 +217,20 @@ rf_dit_tp *rf_dit_tp_load(const char *dir, int tp, int threads, rf_error *err)
 fail:
     rf_dit_tp_destroy(&g);
     return NULL;
+}
+
+rf_backend *rf_dit_tp_backend(rf_dit_tp *g, int r)
+{
+    return r >= 0 && r < g->n ? g->ranks[r].be : NULL;
+}
+
+const char *rf_dit_tp_comm_name(const rf_dit_tp *g)
+{
+#ifdef RF_HAVE_CUDA
+    if (g->nccl)
+        return "nccl";
+#endif
+    return g->comm ? "cpu-threads" : "none";
 }
 
 int rf_dit_tp_size(const rf_dit_tp *g)
@@ -193,7 +261,8 @@ int rf_dit_tp_forward(rf_dit_tp *g, int64_t batch, int64_t frames, int64_t heigh
     if (g->n == 1) {
         s_run(&g->ranks[0], &j);
     } else {
-        rf_comm_cpu_group_reset(g->comm);
+        if (g->comm)
+            rf_comm_cpu_group_reset(g->comm);
         pthread_mutex_lock(&g->mu);
         g->job = j;
         g->finished = 0;

@@ -17,7 +17,7 @@ static void s_help(FILE *out)
     fprintf(
         out,
         "usage: reelfarm-engine dit --model DIR --input IN.safetensors --output OUT.safetensors\n"
-        "                           [--threads N] [--tp N]\n"
+        "                           [--backend cpu|cuda] [--gpus 0,1,...] [--threads N] [--tp N]\n"
         "\n"
         "Runs ONE forward pass of a Wan2.1 text-to-video diffusion transformer (the DiT):\n"
         "given a noisy video latent x, a timestep t and the text encoder's output, it\n"
@@ -31,16 +31,20 @@ static void s_help(FILE *out)
         "                    single-file repack: one .safetensors with names starting\n"
         "                      'model.diffusion_model.' (dims read from the shapes)\n"
         "                    diffusers: config.json (num_attention_heads, ...) + weights\n"
-        "                  F32 or BF16 weights; computation is F32.\n"
+        "                  F32 or BF16 weights; computation is F32 on the CPU; on cuda the\n"
+        "                  matrices become BF16 (f32 accumulation), everything else is F32.\n"
         "  --input FILE    safetensors with:\n"
         "                    x        [B,16,F,H,W] F32   latent (F frames, H and W even)\n"
         "                    t        [B] F32            timestep the model receives (0..1000)\n"
         "                    context  [B,L,4096] F32     text encoder output, L <= 512 rows\n"
         "                                                (zero-padded to 512 as in Wan2.1)\n"
         "  --output FILE   written with v [B,16,F,H,W] F32\n"
+        "  --backend B     cpu (default) or cuda (needs a build with the CUDA toolkit and a GPU)\n"
+        "  --gpus LIST     cuda: the GPU of each rank, e.g. 0,1 (default 0 .. tp-1)\n"
         "  --threads N     CPU threads in total (default: all cores)\n"
         "  --tp N          split the model over N tensor-parallel ranks (default 1); N must\n"
-        "                  divide the heads and the FFN width (the error lists valid N)\n"
+        "                  divide the heads and the FFN width (the error lists valid N); on\n"
+        "                  cuda one rank per GPU (NCCL refuses two ranks on one GPU)\n"
         "\n"
         "example:\n"
         "  reelfarm-engine dit --model tests/fixtures/dit/official \\\n"
@@ -85,10 +89,31 @@ static float *s_read(const rf_safetensors *st, const char *path, const char *nam
     return buf;
 }
 
+/* Parses "0,1,3" into gpus (at most cap); returns the count or -1. */
+static int s_gpus_arg(const char *s, int *gpus, int cap)
+{
+    int n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > 1023 || n == cap || (*end && *end != ',')) {
+            fprintf(stderr, "dit: --gpus takes a list like 0,1 (GPU numbers), got '%s'\n", s);
+            return -1;
+        }
+        gpus[n++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    if (n == 0)
+        fprintf(stderr, "dit: --gpus is empty\n");
+    return n ? n : -1;
+}
+
 int rf_cmd_dit(int argc, char **argv)
 {
-    const char *model = NULL, *in = NULL, *outp = NULL;
-    int threads = 0, tp = 1;
+    const char *model = NULL, *in = NULL, *outp = NULL, *backend = "cpu";
+    int threads = 0, tp = 1, ngpus = 0, tp_given = 0;
+    int gpus[256];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -111,6 +136,12 @@ int rf_cmd_dit(int argc, char **argv)
         } else if (!strcmp(a, "--tp")) {
             if (s_int_arg(a, argv[++i], &tp))
                 return 2;
+            tp_given = 1;
+        } else if (!strcmp(a, "--backend")) {
+            backend = argv[++i];
+        } else if (!strcmp(a, "--gpus")) {
+            if ((ngpus = s_gpus_arg(argv[++i], gpus, 256)) < 0)
+                return 2;
         } else {
             fprintf(stderr, "dit: unknown option '%s' (see --help)\n", a);
             return 2;
@@ -118,6 +149,21 @@ int rf_cmd_dit(int argc, char **argv)
     }
     if (!model || !in || !outp) {
         fprintf(stderr, "dit: --model, --input and --output are required (see --help)\n");
+        return 2;
+    }
+    if (strcmp(backend, "cpu") && strcmp(backend, "cuda")) {
+        fprintf(stderr, "dit: --backend must be cpu or cuda, got '%s'\n", backend);
+        return 2;
+    }
+    if (ngpus && strcmp(backend, "cuda")) {
+        fprintf(stderr, "dit: --gpus needs --backend cuda\n");
+        return 2;
+    }
+    if (ngpus && !tp_given)
+        tp = ngpus;
+    if (ngpus && ngpus != tp) {
+        fprintf(stderr, "dit: --gpus lists %d GPU%s but --tp is %d; give one GPU per rank\n", ngpus,
+                ngpus == 1 ? "" : "s", tp);
         return 2;
     }
     rf_error err = {0};
@@ -141,7 +187,8 @@ int rf_cmd_dit(int argc, char **argv)
                 (long long)B, (long long)tt->shape[0], (long long)tc->shape[0]);
         goto done;
     }
-    if (!(g = rf_dit_tp_load(model, tp, threads, &err))) {
+    rf_dit_tp_opts opts = {backend, tp, threads, ngpus ? gpus : NULL};
+    if (!(g = rf_dit_tp_open(model, &opts, &err))) {
         fprintf(stderr, "dit: %s\n", err.msg);
         goto done;
     }
@@ -181,10 +228,12 @@ int rf_cmd_dit(int argc, char **argv)
         goto done;
     }
     fprintf(stderr,
-            "dit: wrote %s (v [%lld,%lld,%lld,%lld,%lld], %lld tokens, forward %.3f s, tp %d)\n",
+            "dit: wrote %s (v [%lld,%lld,%lld,%lld,%lld], %lld tokens, forward %.3f s, %s, tp %d, "
+            "collective %s)\n",
             outp, (long long)B, (long long)c->out_dim, (long long)F, (long long)H, (long long)W,
             (long long)T,
-            (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec), tp);
+            (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec), backend, tp,
+            rf_dit_tp_comm_name(g));
     status = 0;
 done:
     rf_st_writer_destroy(&w);
