@@ -18,3 +18,4 @@ RF_CMD(vae_decode,
        "decode latents (safetensors z) to video frames, whole or a segment with warm-up")
 RF_CMD(vae_encode, "encode video frames (safetensors video) to normalized latents")
 RF_CMD(vae_warmup, "measure the segment warm-up a VAE needs and write vae_warmup.json")
+RF_CMD(render, "render a prompt to a video file on this machine (tokenizer, T5, DiT, VAE)")
