@@ -36,10 +36,10 @@ typedef struct rf_exec_denoise {
 
 /* A decoded, encoded segment (from a DECODE task). */
 typedef struct rf_exec_decode {
-    const float *latent; /* [16, frames, h, w]: latent frames a - warmup .. b of the timeline */
+    const float *latent; /* [16, frames, h, w]: the timeline's latent frames a - warmup .. b */
     int64_t channels, frames, h, w;
     int warmup;            /* leading latent frames decoded as context and dropped */
-    int timeline_start;    /* 1 when the first latent frame given is the timeline's frame 0 */
+    int64_t first_frame;   /* timeline index of the latent's frame 0 (a - warmup) */
     int keep_pixel_frames; /* trim the output to this many frames (0: all) */
     rf_codec codec;
     int crf;
@@ -83,6 +83,10 @@ void rf_executor_destroy(rf_executor **self);
  * "reelfarm-sim". Decode produces a real video of flat frames (common/video) when the
  * codec is available. */
 rf_executor *rf_exec_sim_new(int step_ms, rf_error *err);
+
+/* The engine executor: runs the model in model_dir (model_folder.h) on the CPU with
+ * `threads` threads; its model hash is rf_model_hash(model_dir). */
+rf_executor *rf_exec_engine_new(const char *model_dir, int threads, rf_error *err);
 
 /* The name of the chunk-state tensor holding the latent ("latent"), shared by every
  * executor: [16, window_len, h, w], frame axis 1. */

@@ -32,7 +32,8 @@ static void s_usage(FILE *f)
                "\n"
                "  --coordinator ENDPOINT  the coordinator's worker socket, e.g. tcp://farm:5555\n"
                "                          or ipc:///run/reelfarm/workers.sock\n"
-               "  --backend sim           the executor (see below)\n"
+               "  --backend cpu|sim       the executor (see below; default cpu)\n"
+               "  --model DIR             the model folder this worker serves (cpu)\n"
                "  --sim-step-ms N         simulated executor: milliseconds per sampler step (10)\n"
                "  --threads N             compute threads (default: all cores)\n"
                "  --tp N                  tensor-parallel degree (default 1)\n"
@@ -63,7 +64,7 @@ int main(int argc, char **argv)
 {
     rf_worker_config cfg;
     memset(&cfg, 0, sizeof(cfg));
-    const char *backend = "sim";
+    const char *backend = "cpu", *model = NULL;
     int sim_step_ms = 10;
     cfg.threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     cfg.tp = 1;
@@ -79,6 +80,9 @@ int main(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--backend") && v) {
             backend = v;
+            i++;
+        } else if (!strcmp(a, "--model") && v) {
+            model = v;
             i++;
         } else if (!strcmp(a, "--name") && v) {
             cfg.name = v;

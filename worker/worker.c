@@ -643,10 +643,13 @@ static int s_setup_decode(s_task *t, rf_error *err)
     d->h = lat->shape[2];
     d->w = lat->shape[3];
     d->warmup = (int)dc->warmup;
-    if (d->warmup >= d->frames)
-        return rf_error_set(err, RF_EPROTO, "DECODE warm-up %d leaves no frame of %lld", d->warmup,
-                            (long long)d->frames);
-    d->timeline_start = dc->frames->start == dc->warmup;
+    if (dc->warmup > dc->frames->start || dc->frames->end <= dc->frames->start ||
+        (int64_t)(dc->frames->end - dc->frames->start) + dc->warmup != d->frames)
+        return rf_error_set(err, RF_EPROTO,
+                            "DECODE of [%u, %u) with warm-up %u does not match its latent of "
+                            "%lld frames",
+                            dc->frames->start, dc->frames->end, dc->warmup, (long long)d->frames);
+    d->first_frame = (int64_t)dc->frames->start - dc->warmup;
     d->keep_pixel_frames = (int)dc->keep_pixel_frames;
     if (dc->codec) {
         rf_codec c;
