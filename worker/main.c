@@ -42,9 +42,10 @@ static void s_usage(FILE *f)
                "  --log-level LEVEL       debug | info | warn | error (default info)\n"
                "  --help                  this text\n"
                "\n"
-               "Executors: `sim` computes nothing: every step takes --sim-step-ms, outputs are\n"
-               "deterministic, for farm tests and scale benchmarks. The engine executors\n"
-               "(`cpu`, `cuda`) that run the Wan model are not part of this build yet.\n");
+               "Executors: `cpu` runs the model of --model DIR (a folder with model.json, or\n"
+               "the official Wan2.1 layout) on this machine's cores. `sim` computes nothing:\n"
+               "every step takes --sim-step-ms and outputs are deterministic, for farm tests and\n"
+               "scale benchmarks. A CUDA executor is not part of this build yet.\n");
 }
 
 static int s_int_arg(const char *flag, const char *v, int lo, int hi, int *out)
@@ -124,14 +125,18 @@ int main(int argc, char **argv)
     rf_executor *ex = NULL;
     if (!strcmp(backend, "sim")) {
         ex = rf_exec_sim_new(sim_step_ms, &err);
-    } else if (!strcmp(backend, "cpu") || !strcmp(backend, "cuda")) {
-        fprintf(stderr,
-                "reelfarm-worker: the %s engine executor is not part of this build yet; use "
-                "--backend sim\n",
-                backend);
+    } else if (!strcmp(backend, "cpu")) {
+        if (!model) {
+            fprintf(stderr, "reelfarm-worker: --backend cpu needs --model DIR (see --help)\n");
+            return 2;
+        }
+        ex = rf_exec_engine_new(model, cfg.threads, &err);
+    } else if (!strcmp(backend, "cuda")) {
+        fprintf(stderr, "reelfarm-worker: the CUDA executor is not part of this build yet; use "
+                        "--backend cpu\n");
         return 2;
     } else {
-        fprintf(stderr, "reelfarm-worker: --backend must be sim, cpu or cuda, got '%s'\n", backend);
+        fprintf(stderr, "reelfarm-worker: --backend must be cpu or sim, got '%s'\n", backend);
         return 2;
     }
     if (!ex) {
