@@ -1,0 +1,372 @@
+/* cmd_render.c - `reelctl render`: the one-command path on one machine.
+ *
+ * Starts a private farm (a coordinator and N CPU workers) on ipc:// sockets in a fresh
+ * 0700 temporary directory, submits the spec, follows it with the live progress bar,
+ * then stops everything and removes the directory. Its logs stay there (and their
+ * tail is printed) when something fails. The farm is the real one: the same binaries,
+ * protocol, chunking and fusion as a cluster, so a render here is a farm test too.
+ */
+#include "output.h"
+#include "reelctl.h"
+#include "spec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_WORKERS 64
+
+static volatile sig_atomic_t s_interrupted;
+static void s_on_int(int sig)
+{
+    (void)sig;
+    s_interrupted = 1;
+}
+
+typedef struct s_farm {
+    char dir[PATH_MAX];
+    pid_t coord;
+    pid_t workers[MAX_WORKERS];
+    int nworkers;
+} s_farm;
+
+/* Starts argv with stdout+stderr appended to log; returns the pid or -1. */
+static pid_t s_spawn(char *const argv[], const char *log)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+    }
+    setpgid(0, 0); /* a ^C in the terminal reaches reelctl, which stops the farm in order */
+    execv(argv[0], argv);
+    fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+/* Sends SIGTERM, waits up to timeout_s, then SIGKILL. */
+static void s_stop(pid_t pid, int timeout_s)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGTERM);
+    for (int i = 0; i < timeout_s * 20; i++) {
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            return;
+        struct timespec ts = {0, 50000000L};
+        nanosleep(&ts, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void s_tail(const char *path, int lines)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char buf[65536];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = buf + n;
+    int seen = 0;
+    while (p > buf && seen <= lines)
+        if (*--p == '\n')
+            seen++;
+    fprintf(stderr, "--- %s ---\n%s", path, p == buf ? p : p + 1);
+}
+
+static void s_farm_stop(s_farm *f, int keep)
+{
+    for (int i = 0; i < f->nworkers; i++)
+        s_stop(f->workers[i], 30);
+    s_stop(f->coord, 10);
+    if (!keep && f->dir[0])
+        nftw(f->dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The directory of this executable (where the other binaries are). */
+static void s_bindir(char *out, size_t cap)
+{
+    ssize_t n = readlink("/proc/self/exe", out, cap - 1);
+    if (n <= 0) {
+        snprintf(out, cap, ".");
+        return;
+    }
+    out[n] = '\0';
+    char *slash = strrchr(out, '/');
+    if (slash)
+        *slash = '\0';
+}
+
+static const char *s_usage =
+    "usage: reelctl render SPEC [-o OUTPUT] [--workers N] [--threads N] [--models DIR]\n"
+    "\n"
+    "Renders a job spec on this machine with a private farm: a coordinator and N CPU\n"
+    "workers on ipc:// sockets in a private temporary directory, the same chunking,\n"
+    "lockstep fusion and segment stitching as a cluster. Shows live progress, then stops\n"
+    "the farm and prints the output path.\n"
+    "\n"
+    "  -o OUTPUT      where to write the video (overrides output.path of the spec)\n"
+    "  --workers N    CPU workers (default 2)\n"
+    "  --threads N    compute threads per worker (default: cores / workers, at least 1)\n"
+    "  --models DIR   also look for the spec's model here (also: $REELFARM_MODELS, ./models,\n"
+    "                 the spec's folder's models/, the source tree's models/)\n"
+    "  --keep         keep the temporary directory (logs, state) after a success too\n"
+    "\n"
+    "example:  reelctl render examples/demo-film.yaml -o out/demo-film.mp4 --workers 2\n";
+
+int rf_ctl_render(rf_ctl *ctl, int argc, char **argv)
+{
+    const char *spec_path = NULL, *out = NULL, *extra_models = NULL;
+    int nworkers = 2, threads = 0, keep = 0;
+    const char *backend = "cpu";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("%s", s_usage);
+            return 0;
+        } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && i + 1 < argc) {
+            out = argv[++i];
+        } else if (!strcmp(a, "--workers") && i + 1 < argc) {
+            nworkers = atoi(argv[++i]);
+        } else if (!strcmp(a, "--threads") && i + 1 < argc) {
+            threads = atoi(argv[++i]);
+        } else if (!strcmp(a, "--models") && i + 1 < argc) {
+            extra_models = argv[++i];
+        } else if (!strcmp(a, "--backend") && i + 1 < argc) {
+            backend = argv[++i]; /* "sim": simulated workers, for tests */
+        } else if (!strcmp(a, "--keep")) {
+            keep = 1;
+        } else if (!spec_path && a[0] != '-') {
+            spec_path = a;
+        } else {
+            fprintf(stderr, "reelctl render: unexpected '%s'\n\n%s", a, s_usage);
+            return 2;
+        }
+    }
+    if (!spec_path || nworkers < 1 || nworkers > MAX_WORKERS || threads < 0) {
+        fprintf(stderr, "%s", s_usage);
+        return 2;
+    }
+    if (!threads) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = (int)(cores / nworkers) > 0 ? (int)(cores / nworkers) : 1;
+    }
+
+    /* validate the spec and find its model before starting anything */
+    rf_error err;
+    rf_error_clear(&err);
+    rf_job_spec *spec = rf_spec_load(spec_path, NULL, &err);
+    if (!spec) {
+        fprintf(stderr, "reelctl render: %s\n", err.msg);
+        return 1;
+    }
+    if (out && rf_spec_set_output_path(spec, out, &err)) {
+        fprintf(stderr, "reelctl render: %s\n", err.msg);
+        rf_spec_free(&spec);
+        return 1;
+    }
+    char out_abs[PATH_MAX];
+    const char *op = spec->output.path;
+    if (op[0] == '/')
+        snprintf(out_abs, sizeof(out_abs), "%s", op);
+    else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof(cwd)))
+            snprintf(cwd, sizeof(cwd), ".");
+        snprintf(out_abs, sizeof(out_abs), "%s/%s", cwd, op);
+    }
+    char out_dir[PATH_MAX];
+    snprintf(out_dir, sizeof(out_dir), "%s", out_abs);
+    char *slash = strrchr(out_dir, '/');
+    if (slash)
+        *slash = '\0';
+    char cmd[PATH_MAX + 32];
+    snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", out_dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "reelctl render: cannot create the output folder %s\n", out_dir);
+        rf_spec_free(&spec);
+        return 1;
+    }
+
+    const char *dirs[8];
+    size_t nd = 0;
+    char spec_models[PATH_MAX], src_models[PATH_MAX];
+    if (extra_models)
+        dirs[nd++] = extra_models;
+    const char *env = getenv("REELFARM_MODELS");
+    if (env && *env)
+        dirs[nd++] = env;
+    dirs[nd++] = "models";
+    snprintf(spec_models, sizeof(spec_models), "%s", spec_path);
+    slash = strrchr(spec_models, '/');
+    if (slash) {
+        snprintf(slash, sizeof(spec_models) - (size_t)(slash - spec_models), "/../models");
+        dirs[nd++] = spec_models;
+    }
+#ifdef RF_SOURCE_DIR
+    snprintf(src_models, sizeof(src_models), "%s/models", RF_SOURCE_DIR);
+    dirs[nd++] = src_models;
+#else
+    (void)src_models;
+#endif
+    char *model_path = NULL;
+    if (strcmp(backend, "sim") != 0 &&
+        rf_spec_resolve_model(spec->model, dirs, nd, &model_path, &err)) {
+        fprintf(stderr, "reelctl render: %s\n", err.msg);
+        rf_spec_free(&spec);
+        return 1;
+    }
+    char model_abs[PATH_MAX] = "";
+    if (model_path && !realpath(model_path, model_abs))
+        snprintf(model_abs, sizeof(model_abs), "%s", model_path);
+    char model_parent[PATH_MAX];
+    snprintf(model_parent, sizeof(model_parent), "%s", model_abs);
+    slash = strrchr(model_parent, '/');
+    if (slash)
+        *slash = '\0';
+    free(model_path);
+    rf_spec_free(&spec);
+
+    /* the private farm */
+    s_farm farm;
+    memset(&farm, 0, sizeof(farm));
+    const char *tmp = getenv("TMPDIR");
+    snprintf(farm.dir, sizeof(farm.dir), "%s/reelfarm-render.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(farm.dir)) { /* mkdtemp makes it 0700 */
+        fprintf(stderr, "reelctl render: cannot create a private directory in %s: %s\n",
+                tmp && *tmp ? tmp : "/tmp", strerror(errno));
+        return 1;
+    }
+    char bindir[PATH_MAX], coord_bin[PATH_MAX + 32], worker_bin[PATH_MAX + 32];
+    s_bindir(bindir, sizeof(bindir));
+    snprintf(coord_bin, sizeof(coord_bin), "%s/reelfarm-coordinator", bindir);
+    snprintf(worker_bin, sizeof(worker_bin), "%s/reelfarm-worker", bindir);
+    char listen[PATH_MAX + 32], api[PATH_MAX + 32], state[PATH_MAX + 32], log[PATH_MAX + 32];
+    snprintf(listen, sizeof(listen), "ipc://%s/workers.sock", farm.dir);
+    snprintf(api, sizeof(api), "ipc://%s/api.sock", farm.dir);
+    snprintf(state, sizeof(state), "%s/state", farm.dir);
+    snprintf(log, sizeof(log), "%s/coordinator.log", farm.dir);
+    char *cargv[] = {coord_bin,       "--listen", listen,
+                     "--api",         api,        "--state",
+                     state,           "--models", model_parent[0] ? model_parent : ".",
+                     "--output-root", out_dir,    NULL};
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = s_on_int;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    farm.coord = s_spawn(cargv, log);
+    char threads_s[16];
+    snprintf(threads_s, sizeof(threads_s), "%d", threads);
+    for (int i = 0; i < nworkers && farm.coord > 0; i++) {
+        char wlog[PATH_MAX + 32], name[32];
+        snprintf(wlog, sizeof(wlog), "%s/worker-%d.log", farm.dir, i + 1);
+        snprintf(name, sizeof(name), "render-w%d", i + 1);
+        char *wargv[] = {worker_bin,      "--coordinator", listen,    "--backend",
+                         (char *)backend, "--model",       model_abs, "--threads",
+                         threads_s,       "--name",        name,      NULL};
+        if (!strcmp(backend, "sim")) { /* the simulation serves no model folder */
+            wargv[5] = "--sim-step-ms";
+            wargv[6] = "5";
+        }
+        farm.workers[farm.nworkers++] = s_spawn(wargv, wlog);
+    }
+    if (!ctl->json)
+        fprintf(stderr,
+                "reelctl render: private farm in %s: 1 coordinator, %d %s worker%s x %d "
+                "thread%s\n",
+                farm.dir, nworkers, backend, nworkers > 1 ? "s" : "", threads,
+                threads > 1 ? "s" : "");
+
+    /* wait for the API, then submit */
+    rf_ctl sub = *ctl;
+    sub.api = api;
+    sub.timeout_ms = 2000;
+    rf_client *c = NULL;
+    int rc = 1;
+    for (int i = 0; i < 100 && !s_interrupted; i++) {
+        c = rf_client_new(api, 2000, &err);
+        Reelfarm__StatusRequest sr = REELFARM__STATUS_REQUEST__INIT;
+        Reelfarm__Envelope e = REELFARM__ENVELOPE__INIT;
+        e.kind_case = REELFARM__ENVELOPE__KIND_STATUS_REQUEST;
+        e.status_request = &sr;
+        rf_wire_msg r;
+        if (c && rf_client_call(c, &e, REELFARM__ENVELOPE__KIND_FARM_STATUS, &r, NULL, &err) == 0) {
+            rf_wire_msg_release(&r);
+            break;
+        }
+        rf_client_destroy(&c);
+        if (waitpid(farm.coord, NULL, WNOHANG) == farm.coord) {
+            farm.coord = 0;
+            break;
+        }
+        struct timespec ts = {0, 100000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (!c) {
+        fprintf(stderr, "reelctl render: the private coordinator did not start\n");
+        s_tail(log, 20);
+        s_farm_stop(&farm, 1);
+        fprintf(stderr, "reelctl render: logs kept in %s\n", farm.dir);
+        return 1;
+    }
+    rf_client_destroy(&c);
+    /* submit and follow: reuse `submit --wait` with the absolute output path */
+    char *sargv[] = {"submit", (char *)spec_path, "-o", out_abs, "--wait", NULL};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = s_interrupted ? 1 : rf_ctl_submit(&sub, 5, sargv);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    if (s_interrupted)
+        fprintf(stderr, "\nreelctl render: interrupted; stopping the farm\n");
+    int failed = rc != 0 || s_interrupted;
+    if (failed) {
+        s_tail(log, 15);
+        for (int i = 0; i < farm.nworkers; i++) {
+            char wlog[PATH_MAX + 32];
+            snprintf(wlog, sizeof(wlog), "%s/worker-%d.log", farm.dir, i + 1);
+            s_tail(wlog, 8);
+        }
+    }
+    s_farm_stop(&farm, failed || keep);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (failed) {
+        fprintf(stderr, "reelctl render: failed; logs and state kept in %s\n", farm.dir);
+        return rc ? rc : 1;
+    }
+    if (keep)
+        fprintf(stderr, "reelctl render: logs and state kept in %s\n", farm.dir);
+    char took[32];
+    rf_fmt_duration(secs, took, sizeof(took));
+    if (ctl->json)
+        rf_json_print(json_pack("{s:s, s:f}", "output", out_abs, "seconds", secs));
+    else
+        printf("output: %s (rendered in %s)\n", out_abs, took);
+    return 0;
+}
