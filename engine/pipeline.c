@@ -87,7 +87,10 @@ void rf_pipeline_destroy(rf_pipeline **pself)
     *pself = NULL;
 }
 
-const rf_model_folder *rf_pipeline_model(const rf_pipeline *self) { return &self->model; }
+const rf_model_folder *rf_pipeline_model(const rf_pipeline *self)
+{
+    return &self->model;
+}
 
 /* ---- text ----------------------------------------------------------------------- */
 
@@ -145,7 +148,10 @@ static int s_ensure_dit(rf_pipeline *self, int64_t tokens, rf_error *err)
     return 0;
 }
 
-static int s_use_cfg(const rf_denoise_params *p) { return p->guidance > 1.0 && p->negative; }
+static int s_use_cfg(const rf_denoise_params *p)
+{
+    return p->guidance > 1.0 && p->negative;
+}
 
 static int s_ensure_sampler(rf_pipeline *self, const rf_denoise_params *p, rf_error *err)
 {
@@ -232,13 +238,12 @@ static int s_model(void *vctx, int batch, const int64_t shape[4], const float *x
     if (batch == 2)
         memcpy(self->ctx_buf + rows * p->dim, p->negative,
                (size_t)(p->neg_rows * p->dim) * sizeof(float));
-    return rf_dit_forward(self->dit, batch, shape[1], shape[2], shape[3], x, t, self->ctx_buf,
-                          rows, v, err);
+    return rf_dit_forward(self->dit, batch, shape[1], shape[2], shape[3], x, t, self->ctx_buf, rows,
+                          v, err);
 }
 
 int rf_pipeline_denoise(rf_pipeline *self, const rf_denoise_params *p, rf_chunk_state *st,
-                        int until, int (*progress)(void *ctx, int done), void *pctx,
-                        rf_error *err)
+                        int until, int (*progress)(void *ctx, int done), void *pctx, rf_error *err)
 {
     int rc = s_check_params(p, err);
     if (!rc)
@@ -278,18 +283,21 @@ static int s_ensure_vae(rf_pipeline *self, rf_error *err)
     return 0;
 }
 
-int rf_pipeline_decode(rf_pipeline *self, const float *z, int64_t T, int h, int w, int64_t a,
-                       int64_t b, int64_t warmup,
+int rf_pipeline_decode(rf_pipeline *self, const float *z, int64_t z_first, int64_t n_z, int h,
+                       int w, int64_t a, int64_t b, int64_t warmup,
                        int (*frame)(void *ctx, const float *rgb, rf_error *err), void *fctx,
                        rf_error *err)
 {
     int rc = s_ensure_vae(self, err);
     if (rc)
         return rc;
-    if (a < 0 || b > T || a >= b || warmup < 0)
-        return rf_error_set(err, RF_EINVAL, "decode span [%lld, %lld) outside 0..%lld",
-                            (long long)a, (long long)b, (long long)T);
     int64_t s = a - warmup > 0 ? a - warmup : 0;
+    if (a < 0 || a >= b || warmup < 0 || s < z_first || b > z_first + n_z)
+        return rf_error_set(err, RF_EINVAL,
+                            "decode of [%lld, %lld) with warm-up %lld needs latent frames the "
+                            "given [%lld, %lld) do not hold",
+                            (long long)a, (long long)b, (long long)warmup, (long long)z_first,
+                            (long long)(z_first + n_z));
     int zd = rf_vae_z_dim(self->vae);
     int sf = rf_vae_spatial_factor(self->vae), tf = rf_vae_temporal_factor(self->vae);
     int H = h * sf, W = w * sf;
@@ -305,7 +313,8 @@ int rf_pipeline_decode(rf_pipeline *self, const float *z, int64_t T, int h, int 
     }
     for (int64_t f = s; f < b && !rc; f++) {
         for (int c = 0; c < zd; c++) /* z is [C, T, h, w]: gather one frame */
-            memcpy(zf + (size_t)c * (size_t)(h * w), z + ((size_t)c * (size_t)T + (size_t)f) * (size_t)(h * w),
+            memcpy(zf + (size_t)c * (size_t)(h * w),
+                   z + ((size_t)c * (size_t)n_z + (size_t)(f - z_first)) * (size_t)(h * w),
                    (size_t)(h * w) * sizeof(float));
         int n = 0;
         rc = rf_vae_decode_push(st, zf, px, &n, err);
@@ -315,7 +324,8 @@ int rf_pipeline_decode(rf_pipeline *self, const float *z, int64_t T, int h, int 
             /* [3, n, H, W] planar -> HWC interleaved */
             for (int64_t i = 0; i < (int64_t)H * W; i++)
                 for (int c = 0; c < 3; c++)
-                    rgb[i * 3 + c] = px[((size_t)c * (size_t)n + (size_t)k) * (size_t)(H * W) + (size_t)i];
+                    rgb[i * 3 + c] =
+                        px[((size_t)c * (size_t)n + (size_t)k) * (size_t)(H * W) + (size_t)i];
             rc = frame(fctx, rgb, err);
         }
     }
@@ -442,7 +452,7 @@ int rf_pipeline_render(rf_pipeline *self, const rf_render_opts *o, rf_render_sta
     }
     t0 = s_now();
     const rf_cs_tensor *x = rf_chunk_state_tensor(st, "latent");
-    rc = rf_pipeline_decode(self, x->data, p.window_len, p.height / 8, p.width / 8, 0,
+    rc = rf_pipeline_decode(self, x->data, 0, p.window_len, p.height / 8, p.width / 8, 0,
                             p.window_len, 0, s_write_frame, &wc, err);
     rf_chunk_state_destroy(&st);
     if (rc) {

@@ -58,14 +58,16 @@ rf_chunk_state *rf_pipeline_denoise_init(rf_pipeline *self, const rf_denoise_par
 /* Advances st to step `until` (at most p->steps). progress(ctx, steps done in this call)
  * after each step; a nonzero return cancels (RF_ECANCELED). */
 int rf_pipeline_denoise(rf_pipeline *self, const rf_denoise_params *p, rf_chunk_state *st,
-                        int until, int (*progress)(void *ctx, int done), void *pctx,
-                        rf_error *err);
+                        int until, int (*progress)(void *ctx, int done), void *pctx, rf_error *err);
 
-/* Decodes latent frames [a, b) of a timeline z [16, T, h, w] (normalized) with warm-up w
- * and hands each pixel frame (RGB interleaved HWC floats in [-1, 1]) to frame(ctx, rgb).
- * Pixel frames: 1 + 4(b - 1) when a == 0, else 4(b - a). */
-int rf_pipeline_decode(rf_pipeline *self, const float *z, int64_t T, int h, int w, int64_t a,
-                       int64_t b, int64_t warmup,
+/* Decodes latent frames [a, b) of a timeline with warm-up w and hands each pixel frame
+ * (RGB interleaved HWC floats in [-1, 1]) to frame(ctx, rgb). z [16, n, h, w]
+ * (normalized) holds the timeline's latent frames [z_first, z_first + n), which must
+ * include [max(0, a - w), b). Decoding starts at max(0, a - w): with the first-frame rule
+ * when that is the timeline's frame 0, else as a continuation; the warm-up output is
+ * dropped. Pixel frames: 1 + 4(b - 1) when a == 0, else 4(b - a). */
+int rf_pipeline_decode(rf_pipeline *self, const float *z, int64_t z_first, int64_t n, int h, int w,
+                       int64_t a, int64_t b, int64_t warmup,
                        int (*frame)(void *ctx, const float *rgb, rf_error *err), void *fctx,
                        rf_error *err);
 
@@ -78,11 +80,11 @@ typedef struct rf_render_opts {
     double shift, guidance;
     const char *sampler; /* NULL: the model's default */
     uint64_t seed;
-    int fps;             /* 0: the model's */
-    const char *output;  /* .mp4 .mov .mkv, a directory (png) or .png (still) */
+    int fps;            /* 0: the model's */
+    const char *output; /* .mp4 .mov .mkv, a directory (png) or .png (still) */
     rf_codec codec;
-    int crf;             /* -1: the codec's default */
-    int progress;        /* 1: a progress line on stderr */
+    int crf;      /* -1: the codec's default */
+    int progress; /* 1: a progress line on stderr */
 } rf_render_opts;
 
 typedef struct rf_render_stats {

@@ -13,33 +13,34 @@
 
 static void s_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: reelfarm-engine render --model DIR --prompt TEXT -o OUT [options]\n"
-            "\n"
-            "Renders one clip from a prompt on this machine: tokenizer, umT5, the DiT with a\n"
-            "sampler and classifier-free guidance, the VAE, then the video encoder.\n"
-            "\n"
-            "  --model DIR        model folder (model.json, or the official Wan2.1 layout)\n"
-            "  --prompt TEXT      what to show\n"
-            "  --negative TEXT    what to avoid (default: the model's negative prompt)\n"
-            "  --frames N         pixel frames, 4n+1 (default: the model's, e.g. 81)\n"
-            "  --seconds S        length in seconds instead (rounded to 4n+1 frames at --fps)\n"
-            "  --size WxH         multiples of 16 (default: the model's native size)\n"
-            "  --steps N          sampler steps (default: the model's)\n"
-            "  --seed S           noise seed (default 0)\n"
-            "  --sampler NAME     unipc | euler | dpm++ (default: the model's)\n"
-            "  --shift K          schedule shift (default: the model's)\n"
-            "  --guidance G       classifier-free guidance scale; <= 1 turns it off\n"
-            "  --fps N            playback rate (default: the model's, 16)\n"
-            "  --codec NAME       h264 | h265 | prores | ffv1 | png (default: from OUT)\n"
-            "  --crf N            h264/h265 quality (default 18 / 23)\n"
-            "  --threads N        CPU threads (default: all cores)\n"
-            "  -o, --output OUT   out.mp4 | out.mov | out.mkv | a directory (png frames) |\n"
-            "                     still.png (with --frames 1)\n"
-            "\n"
-            "example:\n"
-            "  reelfarm-engine render --model models/reel-tiny \\\n"
-            "      --prompt \"a yellow star moves to the left on a black background\" -o star.mp4\n");
+    fprintf(
+        f,
+        "usage: reelfarm-engine render --model DIR --prompt TEXT -o OUT [options]\n"
+        "\n"
+        "Renders one clip from a prompt on this machine: tokenizer, umT5, the DiT with a\n"
+        "sampler and classifier-free guidance, the VAE, then the video encoder.\n"
+        "\n"
+        "  --model DIR        model folder (model.json, or the official Wan2.1 layout)\n"
+        "  --prompt TEXT      what to show\n"
+        "  --negative TEXT    what to avoid (default: the model's negative prompt)\n"
+        "  --frames N         pixel frames, 4n+1 (default: the model's, e.g. 81)\n"
+        "  --seconds S        length in seconds instead (rounded to 4n+1 frames at --fps)\n"
+        "  --size WxH         multiples of 16 (default: the model's native size)\n"
+        "  --steps N          sampler steps (default: the model's)\n"
+        "  --seed S           noise seed (default 0)\n"
+        "  --sampler NAME     unipc | euler | dpm++ (default: the model's)\n"
+        "  --shift K          schedule shift (default: the model's)\n"
+        "  --guidance G       classifier-free guidance scale; <= 1 turns it off\n"
+        "  --fps N            playback rate (default: the model's, 16)\n"
+        "  --codec NAME       h264 | h265 | prores | ffv1 | png (default: from OUT)\n"
+        "  --crf N            h264/h265 quality (default 18 / 23)\n"
+        "  --threads N        CPU threads (default: all cores)\n"
+        "  -o, --output OUT   out.mp4 | out.mov | out.mkv | a directory (png frames) |\n"
+        "                     still.png (with --frames 1)\n"
+        "\n"
+        "example:\n"
+        "  reelfarm-engine render --model models/reel-tiny \\\n"
+        "      --prompt \"a yellow star moves to the left on a black background\" -o star.mp4\n");
 }
 
 static int s_codec_from_path(const char *out, rf_codec *c)
@@ -141,17 +142,19 @@ int rf_cmd_render(int argc, char **argv)
                         "--help)\n");
         return 2;
     }
-    if (size && (sscanf(size, "%dx%d", &o.width, &o.height) != 2 || o.width <= 0 ||
-                 o.height <= 0 || o.width % 16 || o.height % 16)) {
-        fprintf(stderr, "reelfarm-engine render: --size must be WxH in multiples of 16, e.g. "
-                        "832x480; got '%s'\n",
+    if (size && (sscanf(size, "%dx%d", &o.width, &o.height) != 2 || o.width <= 0 || o.height <= 0 ||
+                 o.width % 16 || o.height % 16)) {
+        fprintf(stderr,
+                "reelfarm-engine render: --size must be WxH in multiples of 16, e.g. "
+                "832x480; got '%s'\n",
                 size);
         return 2;
     }
     if (codec_name ? rf_codec_parse(codec_name, &o.codec) != 0
                    : s_codec_from_path(o.output, &o.codec) != 0) {
-        fprintf(stderr, "reelfarm-engine render: cannot tell the codec of '%s': use .mp4, .mov, "
-                        ".mkv, .png, a directory, or --codec h264|h265|prores|ffv1|png\n",
+        fprintf(stderr,
+                "reelfarm-engine render: cannot tell the codec of '%s': use .mp4, .mov, "
+                ".mkv, .png, a directory, or --codec h264|h265|prores|ffv1|png\n",
                 codec_name ? codec_name : o.output);
         return 2;
     }
