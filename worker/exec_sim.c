@@ -6,11 +6,17 @@
  * chunks are spread over workers, exactly like the engine. It keeps a history tensor
  * like a multistep solver, so fusion and checkpoints move more than the latent.
  * Steps sleep instead of computing, so many simulated workers fit on one machine.
+ * Decoding paints flat frames from the latent's channel means and encodes them for real.
  */
 #include "executor.h"
 
 #include "hash.h"
 #include "rng.h"
+#include "video.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -129,18 +135,80 @@ static int s_denoise_steps(void *ctx, const rf_exec_denoise *d, rf_chunk_state *
     return 0;
 }
 
+/* Decodes by painting each pixel frame a flat colour from its latent frame's channel
+ * means (so seams and frame counts are real), encoded with the real video writer. */
 static int s_decode(void *ctx, const rf_exec_decode *d, void **bytes, size_t *len, uint32_t *frames,
                     rf_exec_progress_fn progress, void *pctx, rf_error *err)
 {
     (void)ctx;
-    (void)d;
-    (void)bytes;
-    (void)len;
-    (void)frames;
-    (void)progress;
-    (void)pctx;
-    return rf_error_set(err, RF_EUNSUPPORTED,
-                        "the simulated executor does not decode video; use the engine executor");
+    if (d->codec == RF_CODEC_PNG)
+        return rf_error_set(err, RF_EUNSUPPORTED, "workers encode video codecs only, not png");
+    const int W = (int)d->w * 8, H = (int)d->h * 8;
+    char dir[] = "/tmp/reelfarm-sim.XXXXXX";
+    if (!mkdtemp(dir))
+        return rf_error_set(err, RF_EIO, "cannot create a temporary directory");
+    char path[64];
+    snprintf(path, sizeof(path), "%s/seg.%s", dir, rf_codec_extension(d->codec));
+    rf_video_opts vo = {d->codec,
+                        W,
+                        H,
+                        d->out_width,
+                        d->out_height,
+                        d->fps > 0 ? d->fps : 16,
+                        d->crf > 0 ? d->crf : -1};
+    rf_video_writer *w = rf_video_writer_open(path, &vo, err);
+    float *rgb = w ? malloc((size_t)W * (size_t)H * 3 * sizeof(float)) : NULL;
+    int rc = w && rgb ? 0 : (err ? (int)err->code : RF_ENOMEM);
+    int written = 0;
+    const int64_t hw = d->h * d->w;
+    for (int64_t f = d->warmup; f < d->frames && !rc; f++) {
+        float col[3] = {0, 0, 0};
+        for (int c = 0; c < 3; c++) {
+            double sum = 0;
+            for (int64_t i = 0; i < hw; i++)
+                sum += d->latent[((int64_t)c * d->frames + f) * hw + i];
+            col[c] = (float)tanh(sum / (double)hw);
+        }
+        int n = (d->first_frame + f == 0) ? 1 : 4;
+        for (int k = 0; k < n && !rc; k++) {
+            if (d->keep_pixel_frames > 0 && written >= d->keep_pixel_frames)
+                break;
+            for (int64_t i = 0; i < (int64_t)W * H; i++)
+                for (int c = 0; c < 3; c++)
+                    rgb[i * 3 + c] = col[c];
+            rc = rf_video_writer_write_f32(w, rgb, err);
+            written++;
+        }
+        if (!rc && progress && progress(pctx, written))
+            rc = rf_error_set(err, RF_ECANCELED, "canceled while decoding");
+    }
+    free(rgb);
+    if (rc)
+        rf_video_writer_abort(&w);
+    else
+        rc = rf_video_writer_close(&w, err);
+    if (!rc) {
+        FILE *f = fopen(path, "rb");
+        long n = -1;
+        if (f && fseek(f, 0, SEEK_END) == 0)
+            n = ftell(f);
+        void *buf = n > 0 ? malloc((size_t)n) : NULL;
+        if (f)
+            fseek(f, 0, SEEK_SET);
+        if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            free(buf);
+            rc = rf_error_set(err, RF_EIO, "cannot read back the encoded segment %s", path);
+        } else {
+            *bytes = buf;
+            *len = (size_t)n;
+            *frames = (uint32_t)written;
+        }
+        if (f)
+            fclose(f);
+    }
+    unlink(path);
+    rmdir(dir);
+    return rc;
 }
 
 static const rf_executor_ops s_ops = {

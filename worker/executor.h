@@ -80,8 +80,7 @@ void rf_executor_destroy(rf_executor **self);
 /* The simulated executor: every step takes step_ms milliseconds (sleeping, no CPU),
  * outputs are deterministic functions of the inputs (so farm tests can assert
  * bit-identity across worker counts), and its "model" hash is that of the string
- * "reelfarm-sim". Decode produces a real video of flat frames (common/video) when the
- * codec is available. */
+ * "reelfarm-sim". Decode produces a real video of flat frames (common/video). */
 rf_executor *rf_exec_sim_new(int step_ms, rf_error *err);
 
 /* The engine executor: runs the model in model_dir (model_folder.h) on the CPU with
