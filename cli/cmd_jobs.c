@@ -42,10 +42,50 @@ static char *s_read_file(const char *path, size_t *len, rf_error *err)
     return buf;
 }
 
+int rf_ctl_submit_file(rf_client *c, const rf_ctl *ctl, const char *spec, const char *out,
+                       char *job, size_t cap)
+{
+    rf_error err;
+    size_t len;
+    char *text = s_read_file(spec, &len, &err);
+    if (!text)
+        return rf_ctl_fail("submit", &err);
+    Reelfarm__Submit s = REELFARM__SUBMIT__INIT;
+    s.spec = text;
+    const char *base = strrchr(spec, '/');
+    s.spec_name = (char *)(base ? base + 1 : spec);
+    s.output_path = (char *)(out ? out : "");
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    env.kind_case = REELFARM__ENVELOPE__KIND_SUBMIT;
+    env.submit = &s;
+    rf_wire_msg r;
+    int rc = rf_client_call(c, &env, REELFARM__ENVELOPE__KIND_SUBMIT_REPLY, &r, NULL, &err);
+    free(text);
+    if (rc)
+        return rf_ctl_fail("submit", &err);
+    const Reelfarm__SubmitReply *sr = r.env->submit_reply;
+    snprintf(job, cap, "%s", sr->job_id ? sr->job_id : "");
+    if (!job[0]) {
+        if (ctl->json) {
+            json_t *errs = json_array();
+            for (size_t i = 0; i < sr->n_errors; i++)
+                json_array_append_new(errs, json_string(sr->errors[i]->message));
+            rf_json_print(json_pack("{s:o}", "errors", errs));
+        } else {
+            fprintf(stderr, "reelctl submit: the coordinator refused %s:\n", spec);
+            for (size_t i = 0; i < sr->n_errors; i++)
+                fprintf(stderr, "  %s\n", sr->errors[i]->message);
+        }
+        rc = 1;
+    }
+    rf_wire_msg_release(&r);
+    return rc;
+}
+
 int rf_ctl_submit(rf_ctl *ctl, int argc, char **argv)
 {
     static const char *usage =
-        "usage: reelctl submit SPEC [-o OUTPUT] [--wait] [--priority N]\n\n"
+        "usage: reelctl submit SPEC [-o OUTPUT] [--wait]\n\n"
         "Sends the job spec (YAML or JSON) to the coordinator, which validates it and\n"
         "queues it; prints the job id. -o overrides output.path. --wait follows the job\n"
         "with a progress bar and exits 0 when it is done, 1 when it failed.\n";
@@ -69,51 +109,15 @@ int rf_ctl_submit(rf_ctl *ctl, int argc, char **argv)
         fprintf(stderr, "%s", usage);
         return 2;
     }
-    rf_error err;
-    size_t len;
-    char *text = s_read_file(spec, &len, &err);
-    if (!text)
-        return rf_ctl_fail("submit", &err);
     rf_client *c = rf_ctl_connect(ctl);
-    if (!c) {
-        free(text);
+    if (!c)
         return 3;
-    }
-    Reelfarm__Submit s = REELFARM__SUBMIT__INIT;
-    s.spec = text;
-    const char *base = strrchr(spec, '/');
-    s.spec_name = (char *)(base ? base + 1 : spec);
-    s.output_path = (char *)(out ? out : "");
-    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
-    env.kind_case = REELFARM__ENVELOPE__KIND_SUBMIT;
-    env.submit = &s;
-    rf_wire_msg r;
-    int rc = rf_client_call(c, &env, REELFARM__ENVELOPE__KIND_SUBMIT_REPLY, &r, NULL, &err);
-    free(text);
+    char job[128];
+    int rc = rf_ctl_submit_file(c, ctl, spec, out, job, sizeof(job));
     if (rc) {
-        rc = rf_ctl_fail("submit", &err);
         rf_client_destroy(&c);
         return rc;
     }
-    const Reelfarm__SubmitReply *sr = r.env->submit_reply;
-    char job[128];
-    snprintf(job, sizeof(job), "%s", sr->job_id ? sr->job_id : "");
-    if (!job[0]) {
-        if (ctl->json) {
-            json_t *errs = json_array();
-            for (size_t i = 0; i < sr->n_errors; i++)
-                json_array_append_new(errs, json_string(sr->errors[i]->message));
-            rf_json_print(json_pack("{s:o}", "errors", errs));
-        } else {
-            fprintf(stderr, "reelctl submit: the coordinator refused %s:\n", spec);
-            for (size_t i = 0; i < sr->n_errors; i++)
-                fprintf(stderr, "  %s\n", sr->errors[i]->message);
-        }
-        rf_wire_msg_release(&r);
-        rf_client_destroy(&c);
-        return 1;
-    }
-    rf_wire_msg_release(&r);
     if (ctl->json)
         rf_json_print(json_pack("{s:s}", "job_id", job));
     else

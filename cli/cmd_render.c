@@ -8,6 +8,7 @@
  */
 #include "output.h"
 #include "reelctl.h"
+#include "seams.h"
 #include "spec.h"
 
 #include <errno.h>
@@ -119,6 +120,42 @@ static void s_bindir(char *out, size_t cap)
     char *slash = strrchr(out, '/');
     if (slash)
         *slash = '\0';
+}
+
+/* Reads the finished job's chunk windows and measures the seams of its output. */
+static int s_measure(rf_client *c, const char *job, const char *path, rf_seam_result *out, int *fps)
+{
+    Reelfarm__JobStatus js = REELFARM__JOB_STATUS__INIT;
+    js.job_id = (char *)job;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    env.kind_case = REELFARM__ENVELOPE__KIND_JOB_STATUS;
+    env.job_status = &js;
+    rf_wire_msg r;
+    rf_error err;
+    if (rf_client_call(c, &env, REELFARM__ENVELOPE__KIND_JOB_INFO, &r, NULL, &err))
+        return -1;
+    const Reelfarm__JobInfo *j = r.env->job_info;
+    *fps = j->fps ? (int)j->fps : 16;
+    static rf_seam_input in;
+    memset(&in, 0, sizeof(in));
+    int64_t offset = 0;
+    for (size_t t = 0; t < j->n_timelines; t++) {
+        const Reelfarm__TimelineInfo *tl = j->timelines[t];
+        if (t > 0 && in.ncuts < RF_SEAMS_MAX)
+            in.cuts[in.ncuts++] = offset;
+        for (size_t k = 0; k < tl->n_chunks; k++) {
+            const Reelfarm__ChunkInfo *ci = tl->chunks[k];
+            if (ci->frames)
+                rf_seams_add_window(&in, offset, tl->pixel_frames, tl->latent_frames,
+                                    ci->frames->start, ci->frames->end);
+        }
+        offset += tl->pixel_frames;
+    }
+    rf_wire_msg_release(&r);
+    int rc = rf_seams_measure(path, &in, out, &err);
+    if (rc)
+        fprintf(stderr, "reelctl render: cannot measure the seams of %s: %s\n", path, err.msg);
+    return rc;
 }
 
 static const char *s_usage =
@@ -334,14 +371,30 @@ int rf_ctl_render(rf_ctl *ctl, int argc, char **argv)
         fprintf(stderr, "reelctl render: logs kept in %s\n", farm.dir);
         return 1;
     }
+    /* submit, follow, then read back what was made (with the normal request timeout) */
     rf_client_destroy(&c);
-    /* submit and follow: reuse `submit --wait` with the absolute output path */
-    char *sargv[] = {"submit", (char *)spec_path, "-o", out_abs, "--wait", NULL};
+    c = rf_client_new(api, 30000, &err);
+    if (!c) {
+        fprintf(stderr, "reelctl render: %s\n", err.msg);
+        s_farm_stop(&farm, 1);
+        return 1;
+    }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    rc = s_interrupted ? 1 : rf_ctl_submit(&sub, 5, sargv);
+    char job[128] = "";
+    rc = s_interrupted ? 1 : rf_ctl_submit_file(c, &sub, spec_path, out_abs, job, sizeof(job));
+    if (!rc && !s_interrupted) {
+        if (!ctl->json)
+            fprintf(stderr, "reelctl render: job %s\n", job);
+        rc = rf_ctl_follow(c, job, ctl->json);
+    }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    rf_seam_result seams;
+    int fps = 16, have_seams = 0;
+    if (!rc && !s_interrupted)
+        have_seams = s_measure(c, job, out_abs, &seams, &fps) == 0;
+    rf_client_destroy(&c);
     if (s_interrupted)
         fprintf(stderr, "\nreelctl render: interrupted; stopping the farm\n");
     int failed = rc != 0 || s_interrupted;
@@ -364,9 +417,28 @@ int rf_ctl_render(rf_ctl *ctl, int argc, char **argv)
         fprintf(stderr, "reelctl render: logs and state kept in %s\n", farm.dir);
     char took[32];
     rf_fmt_duration(secs, took, sizeof(took));
-    if (ctl->json)
-        rf_json_print(json_pack("{s:s, s:f}", "output", out_abs, "seconds", secs));
-    else
-        printf("output: %s (rendered in %s)\n", out_abs, took);
+    if (ctl->json) {
+        json_t *o = json_pack("{s:s, s:f}", "output", out_abs, "render_seconds", secs);
+        if (have_seams) {
+            json_object_set_new(o, "frames", json_integer(seams.frames));
+            json_object_set_new(o, "duration_seconds", json_real((double)seams.frames / fps));
+            json_object_set_new(o, "width", json_integer(seams.width));
+            json_object_set_new(o, "height", json_integer(seams.height));
+            json_object_set_new(o, "seam_ratio", json_real(seams.ratio));
+        }
+        rf_json_print(o);
+    } else {
+        printf("output:   %s (rendered in %s)\n", out_abs, took);
+        if (have_seams) {
+            printf("video:    %lld frames, %.2f s at %d fps, %dx%d\n", (long long)seams.frames,
+                   (double)seams.frames / fps, fps, seams.width, seams.height);
+            if (seams.ratio >= 0)
+                printf("seams:    %.2f (frame change across chunk boundaries / median frame "
+                       "change inside chunks; 1 = invisible)\n",
+                       seams.ratio);
+            else
+                printf("seams:    none (the film is a single chunk per timeline)\n");
+        }
+    }
     return 0;
 }

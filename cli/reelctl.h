@@ -23,6 +23,11 @@ rf_client *rf_ctl_connect(const rf_ctl *ctl);
  * coordinator could not be reached, else 1). */
 int rf_ctl_fail(const char *cmd, const rf_error *err);
 
+/* Submits the spec file (output path override out, may be NULL) and writes the new
+ * job id into job; prints refusals (the spec's errors). Returns an exit status. */
+int rf_ctl_submit_file(rf_client *c, const rf_ctl *ctl, const char *spec, const char *out,
+                       char *job, size_t cap);
+
 /* Follows a job until it ends, drawing a progress line (redrawn in place on a
  * terminal, one line per change when piped). Returns 0 when the job is done, 1 when it
  * failed or was canceled, 3 when the coordinator went away. */

@@ -1,0 +1,43 @@
+/* seams.h - how visible the chunk boundaries of a rendered film are.
+ *
+ * The seam figure: the mean absolute difference between consecutive frames across the
+ * frames where one chunk's window ends and the next one's begins, divided by the median
+ * of the same difference between all other consecutive frames of the same timelines
+ * (8-bit RGB). About 1 means a boundary changes no more than any other frame step; a
+ * visible seam shows as a jump well above 1. Transitions across a hard cut are left out
+ * of both sets. Reads the video back with common/video; never writes.
+ */
+#ifndef RF_SEAMS_H
+#define RF_SEAMS_H
+
+#include "error.h"
+
+#include <stdint.h>
+
+#define RF_SEAMS_MAX 4096
+
+typedef struct rf_seam_input {
+    int64_t boundaries[RF_SEAMS_MAX]; /* pixel frame p: the step (p-1 -> p) crosses an edge */
+    int nboundaries;
+    int64_t cuts[RF_SEAMS_MAX]; /* pixel frame p starting a new timeline (excluded) */
+    int ncuts;
+} rf_seam_input;
+
+typedef struct rf_seam_result {
+    double ratio;         /* boundary mean / interior median; -1 when undefined */
+    double boundary_mean; /* 8-bit levels */
+    double interior_median;
+    int64_t frames;
+    int width, height;
+} rf_seam_result;
+
+/* Measures the video at path. */
+int rf_seams_measure(const char *path, const rf_seam_input *in, rf_seam_result *out, rf_error *err);
+
+/* Adds the pixel-frame edges of a chunk window of latent frames [start, end) of a
+ * timeline of latent_frames, pixel_frames long, beginning at film pixel frame offset
+ * (edges at the timeline's own ends are not seams). */
+void rf_seams_add_window(rf_seam_input *in, int64_t offset, int64_t pixel_frames,
+                         int64_t latent_frames, int64_t start, int64_t end);
+
+#endif
