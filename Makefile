@@ -2,6 +2,7 @@
 #
 #   make              build every binary into build/bin/
 #   make test         build and run every test; last line "N passed, N failed"
+#   make demo         render examples/demo-film.yaml with the bundled reel-tiny model on 2 workers
 #   make bench        build and run the benchmarks (ratios against peers measured in the same run)
 #   make deps         install the Debian packages (deploy/install-deps.sh)
 #   make check-style  clang-format (check mode) + cppcheck;  make format  applies clang-format
@@ -146,7 +147,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
 
 # ---- rules ----------------------------------------------------------------------
 .SECONDARY:
-.PHONY: all test bench deps check-style format clean help cuda-info
+.PHONY: all test bench demo deps check-style format clean help cuda-info
 all: cuda-info $(BINS)
 
 cuda-info:
@@ -226,6 +227,11 @@ else
 bench:
 	@echo "make bench: no benchmarks yet"
 endif
+
+# The README's first command: the main job on the bundled demo model, on a private farm.
+demo: all
+	@mkdir -p out
+	$(B)/bin/reelctl render examples/demo-film.yaml -o out/demo-film.mp4 --workers 2
 
 deps:
 	bash deploy/install-deps.sh
