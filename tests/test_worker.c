@@ -250,7 +250,7 @@ RF_TEST(hello_heartbeat_and_encode_text)
 static void s_run_denoise(s_coord *c, float *latent, size_t cap, int keep_round, rf_wire_msg *kept)
 {
     s_assign_denoise(c, "t-dn", 11, 2, 1, NULL, NULL, 0);
-    int round = 0;
+    int round = 1; /* rounds are numbered from 1; they end after steps 2 and 4 */
     for (;;) {
         rf_wire_msg m;
         memset(&m, 0, sizeof(m));
@@ -258,18 +258,17 @@ static void s_run_denoise(s_coord *c, float *latent, size_t cap, int keep_round,
         RF_CHECK_MSG(rf_wire_recv(c->router, &m, NULL, &err) == 0, "%s", err.msg);
         int k = m.env->kind_case;
         if (k == REELFARM__ENVELOPE__KIND_OVERLAP_UP) {
-            /* rounds end after steps 2, 4 and the last (5) */
-            RF_CHECK_EQ_INT(m.env->overlap_up->state->step, round < 2 ? 2 * (round + 1) : 5);
+            RF_CHECK_EQ_INT(m.env->overlap_up->state->step, 2 * round);
             s_fuse_back(c, &m, round);
             round++;
         } else if (k == REELFARM__ENVELOPE__KIND_CHECKPOINT) {
-            RF_CHECK_EQ_INT(m.env->checkpoint->state->round, round);
-            if (kept && round == keep_round) {
+            RF_CHECK_EQ_INT(m.env->checkpoint->state->round, round - 1);
+            if (kept && round - 1 == keep_round) {
                 *kept = m;
                 continue;
             }
         } else if (k == REELFARM__ENVELOPE__KIND_RESULT) {
-            RF_CHECK_EQ_INT(round, 3);
+            RF_CHECK_EQ_INT(round, 3); /* two rounds done; step 5 needs no sync */
             const rf_wire_blob *x = rf_wire_msg_blob(&m, "latent");
             RF_CHECK(x && x->ndim == 4 && x->shape[0] == 16 && x->shape[1] == 6);
             RF_CHECK(x->len <= cap);
@@ -300,7 +299,7 @@ RF_TEST(denoise_rounds_checkpoints_and_restore_are_bit_identical)
      * fused values, must end bit-identical */
     const Reelfarm__ChunkState *st = cp.env->checkpoint->state;
     s_assign_denoise(&c, "t-dn2", 12, 2, 0, st, cp.blobs, cp.n_blobs);
-    int round = (int)st->round;
+    int round = (int)st->round + 1;
     for (;;) {
         rf_wire_msg m;
         memset(&m, 0, sizeof(m));
@@ -339,7 +338,7 @@ RF_TEST(drain_hands_a_chunk_back_with_a_checkpoint)
     rf_wire_msg d;
     s_expect(&c, REELFARM__ENVELOPE__KIND_DRAIN, &d);
     rf_wire_msg_release(&d);
-    s_fuse_back(&c, &m, 0);
+    s_fuse_back(&c, &m, 1);
     rf_wire_msg_release(&m);
     s_expect(&c, REELFARM__ENVELOPE__KIND_CHECKPOINT, &m);
     RF_CHECK_EQ_INT(m.env->checkpoint->state->round, 1);

@@ -331,17 +331,26 @@ static void s_send_task_error(rf_worker *self, const char *task_id, uint64_t att
 static int s_send_overlap_up(rf_worker *self, s_task *t)
 {
     rf_error err;
-    rf_chunk_state *part =
-        t->noverlaps ? rf_chunk_state_extract(t->cs, t->overlaps, t->noverlaps, &err) : NULL;
-    if (t->noverlaps && !part)
+    rf_chunk_state *part = NULL;
+    if (t->noverlaps) {
+        part = rf_chunk_state_extract(t->cs, t->overlaps, t->noverlaps, &err);
+    } else { /* nothing overlaps: the scalars only, no frames */
+        part = rf_chunk_state_new(t->cs->window_start, t->cs->window_len, &err);
+        for (int i = 0; part && i < t->cs->nscalars; i++)
+            part->scalars[part->nscalars++] = t->cs->scalars[i];
+    }
+    if (!part)
         return err.code;
+    /* rounds are numbered from 1: this OverlapUp completes round t->round + 1 */
     rf_chunk_wire w;
-    int rc = rf_chunk_wire_from_state(&w, part ? part : t->cs, "", (uint32_t)t->step,
-                                      (uint32_t)t->round, &err);
+    int rc =
+        rf_chunk_wire_from_state(&w, part, "", (uint32_t)t->step, (uint32_t)(t->round + 1), &err);
     if (rc) {
         rf_chunk_state_destroy(&part);
         return rc;
     }
+    if (!t->noverlaps)
+        w.msg.n_held = 0;
     Reelfarm__OverlapUp up = REELFARM__OVERLAP_UP__INIT;
     up.task_id = t->id;
     up.attempt = t->attempt;
@@ -352,8 +361,7 @@ static int s_send_overlap_up(rf_worker *self, s_task *t)
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     env.kind_case = REELFARM__ENVELOPE__KIND_OVERLAP_UP;
     env.overlap_up = &up;
-    /* an unframed state has no overlap blobs: send the scalars only */
-    rc = s_send(self, &env, part ? w.blobs : NULL, part ? w.n_blobs : 0);
+    rc = s_send(self, &env, w.blobs, t->noverlaps ? w.n_blobs : 0);
     rf_chunk_state_destroy(&part);
     return rc;
 }
@@ -514,7 +522,7 @@ static int s_is_sync_point(const s_task *t)
 {
     if (t->sync_every <= 0)
         return 0;
-    return t->step % t->sync_every == 0 || t->step >= t->d.steps_total;
+    return t->step > 0 && t->step % t->sync_every == 0; /* round r ends after step r*sync */
 }
 
 static void s_unit_done(rf_worker *self, s_task *t)
@@ -750,9 +758,9 @@ static void s_on_overlap_down(rf_worker *self, const rf_wire_msg *msg)
                   od && od->task_id ? od->task_id : "?");
         return;
     }
-    if (od->round != (uint32_t)t->round) {
+    if (od->round != (uint32_t)t->round + 1) {
         rf_log_kv(RF_LOG_WARN, COMP, "fused overlaps of another round ignored",
-                  "task=%s got=%u want=%d", t->id, od->round, t->round);
+                  "task=%s got=%u want=%d", t->id, od->round, t->round + 1);
         return;
     }
     if (t->noverlaps > 0) {
