@@ -271,8 +271,7 @@ int rf_ctl_render(rf_ctl *ctl, int argc, char **argv)
     (void)src_models;
 #endif
     char *model_path = NULL;
-    if (strcmp(backend, "sim") != 0 &&
-        rf_spec_resolve_model(spec->model, dirs, nd, &model_path, &err)) {
+    if (rf_spec_resolve_model(spec->model, dirs, nd, &model_path, &err)) {
         fprintf(stderr, "reelctl render: %s\n", err.msg);
         rf_spec_free(&spec);
         return 1;
@@ -326,9 +325,9 @@ int rf_ctl_render(rf_ctl *ctl, int argc, char **argv)
         char *wargv[] = {worker_bin,      "--coordinator", listen,    "--backend",
                          (char *)backend, "--model",       model_abs, "--threads",
                          threads_s,       "--name",        name,      NULL};
-        if (!strcmp(backend, "sim")) { /* the simulation serves no model folder */
-            wargv[5] = "--sim-step-ms";
-            wargv[6] = "5";
+        if (!strcmp(backend, "sim")) { /* simulated steps of 5 ms; the model is only hashed */
+            wargv[7] = "--sim-step-ms";
+            wargv[8] = "5";
         }
         farm.workers[farm.nworkers++] = s_spawn(wargv, wlog);
     }
@@ -436,8 +435,10 @@ int rf_ctl_render(rf_ctl *ctl, int argc, char **argv)
                 printf("seams:    %.2f (frame change across chunk boundaries / median frame "
                        "change inside chunks; 1 = invisible)\n",
                        seams.ratio);
+            else if (seams.boundary_mean == 0 && seams.interior_median == 0)
+                printf("seams:    none (each timeline is a single chunk)\n");
             else
-                printf("seams:    none (the film is a single chunk per timeline)\n");
+                printf("seams:    not measurable (no frame-to-frame change inside chunks)\n");
         }
     }
     return 0;

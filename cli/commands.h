@@ -1,4 +1,7 @@
 /* commands.h - the reelctl commands, one line each (no include guard: included twice). */
+#ifndef RF_CMD /* only for tools that read this file alone (cppcheck) */
+#define RF_CMD(name, summary)
+#endif
 RF_CMD(submit, "submit a job spec (YAML or JSON); --wait follows it to the end")
 RF_CMD(render, "render a spec on this machine: a private coordinator and N CPU workers")
 RF_CMD(status, "the farm at a glance: workers, queued and running jobs, warnings")

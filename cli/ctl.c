@@ -72,9 +72,26 @@ int rf_ctl_follow(rf_client *c, const char *job_id, int json)
     int tty = isatty(1) && !json;
     char last[512] = "";
     int quiet_ms = 0;
+    /* the rate and ETA are measured here when the coordinator does not send them */
+    struct timespec ts0;
+    clock_gettime(CLOCK_MONOTONIC, &ts0);
+    double t_first = -1;
+    uint64_t steps_first = 0;
     for (;;) {
-        const Reelfarm__Event *ev = m.env->event;
+        Reelfarm__Event *ev = m.env->event;
         int state = ev->state;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        double now = (double)(ts.tv_sec - ts0.tv_sec) + (double)(ts.tv_nsec - ts0.tv_nsec) * 1e-9;
+        if (t_first < 0 && ev->chunk_steps_done > 0) {
+            t_first = now;
+            steps_first = ev->chunk_steps_done;
+        }
+        if (ev->rate <= 0 && t_first >= 0 && now - t_first > 0.5 &&
+            ev->chunk_steps_done > steps_first) {
+            ev->rate = (double)(ev->chunk_steps_done - steps_first) / (now - t_first);
+            ev->eta_seconds = (double)(ev->chunk_steps_total - ev->chunk_steps_done) / ev->rate;
+        }
         if (json) {
             json_t *o = json_pack(
                 "{s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:s}", "seq", (json_int_t)ev->seq,

@@ -53,7 +53,7 @@ static void s_start(s_coord *c, const char *name, int step_ms)
     cfg.threads = 1;
     cfg.max_tasks = 4;
     rf_error err;
-    rf_executor *ex = rf_exec_sim_new(step_ms, &err);
+    rf_executor *ex = rf_exec_sim_new(step_ms, NULL, &err);
     RF_CHECK(ex);
     c->worker = rf_worker_new(&cfg, ex, &err);
     RF_CHECK_MSG(c->worker, "%s", err.msg);

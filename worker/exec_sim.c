@@ -11,6 +11,7 @@
 #include "executor.h"
 
 #include "hash.h"
+#include "model_id.h"
 #include "rng.h"
 #include "video.h"
 
@@ -220,7 +221,7 @@ static const rf_executor_ops s_ops = {
     .decode = s_decode,
 };
 
-rf_executor *rf_exec_sim_new(int step_ms, rf_error *err)
+rf_executor *rf_exec_sim_new(int step_ms, const char *model_dir, rf_error *err)
 {
     rf_executor *ex = calloc(1, sizeof(*ex));
     s_sim *self = calloc(1, sizeof(*self));
@@ -233,8 +234,16 @@ rf_executor *rf_exec_sim_new(int step_ms, rf_error *err)
     ex->ops = &s_ops;
     ex->ctx = self;
     rf_hash h;
-    rf_blake2b("reelfarm-sim", 12, &h);
-    rf_hash_to_hex(&h, ex->model_hash);
+    if (model_dir) {
+        if (rf_model_hash(model_dir, &h, ex->model_hash, err)) {
+            free(ex);
+            free(self);
+            return NULL;
+        }
+    } else {
+        rf_blake2b("reelfarm-sim", 12, &h);
+        rf_hash_to_hex(&h, ex->model_hash);
+    }
     return ex;
 }
 

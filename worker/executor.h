@@ -79,9 +79,11 @@ void rf_executor_destroy(rf_executor **self);
 
 /* The simulated executor: every step takes step_ms milliseconds (sleeping, no CPU),
  * outputs are deterministic functions of the inputs (so farm tests can assert
- * bit-identity across worker counts), and its "model" hash is that of the string
+ * bit-identity across worker counts). It serves the model folder model_dir without
+ * loading it (its hash is rf_model_hash(model_dir), so the coordinator places the job's
+ * tasks on it), or, with model_dir NULL, a "model" whose hash is that of the string
  * "reelfarm-sim". Decode produces a real video of flat frames (common/video). */
-rf_executor *rf_exec_sim_new(int step_ms, rf_error *err);
+rf_executor *rf_exec_sim_new(int step_ms, const char *model_dir, rf_error *err);
 
 /* The engine executor: runs the model in model_dir (model_folder.h) on the CPU with
  * `threads` threads; its model hash is rf_model_hash(model_dir). */

@@ -24,28 +24,30 @@ static void s_on_signal(int sig)
 
 static void s_usage(FILE *f)
 {
-    fprintf(f, "usage: reelfarm-worker --coordinator ENDPOINT [options]\n"
-               "\n"
-               "Connects to a reelfarm coordinator and runs the tasks it assigns (text encoding,\n"
-               "denoising chunks in lockstep rounds, decoding segments). SIGTERM or SIGINT drains\n"
-               "it: no new task, running chunks handed back with a checkpoint, then exit.\n"
-               "\n"
-               "  --coordinator ENDPOINT  the coordinator's worker socket, e.g. tcp://farm:5555\n"
-               "                          or ipc:///run/reelfarm/workers.sock\n"
-               "  --backend cpu|sim       the executor (see below; default cpu)\n"
-               "  --model DIR             the model folder this worker serves (cpu)\n"
-               "  --sim-step-ms N         simulated executor: milliseconds per sampler step (10)\n"
-               "  --threads N             compute threads (default: all cores)\n"
-               "  --tp N                  tensor-parallel degree (default 1)\n"
-               "  --max-tasks N           tasks (chunk states) held at once (default 8)\n"
-               "  --name NAME             name shown by `reelctl workers` (default host-pid)\n"
-               "  --log-level LEVEL       debug | info | warn | error (default info)\n"
-               "  --help                  this text\n"
-               "\n"
-               "Executors: `cpu` runs the model of --model DIR (a folder with model.json, or\n"
-               "the official Wan2.1 layout) on this machine's cores. `sim` computes nothing:\n"
-               "every step takes --sim-step-ms and outputs are deterministic, for farm tests and\n"
-               "scale benchmarks. A CUDA executor is not part of this build yet.\n");
+    fprintf(f,
+            "usage: reelfarm-worker --coordinator ENDPOINT [options]\n"
+            "\n"
+            "Connects to a reelfarm coordinator and runs the tasks it assigns (text encoding,\n"
+            "denoising chunks in lockstep rounds, decoding segments). SIGTERM or SIGINT drains\n"
+            "it: no new task, running chunks handed back with a checkpoint, then exit.\n"
+            "\n"
+            "  --coordinator ENDPOINT  the coordinator's worker socket, e.g. tcp://farm:5555\n"
+            "                          or ipc:///run/reelfarm/workers.sock\n"
+            "  --backend cpu|sim       the executor (see below; default cpu)\n"
+            "  --model DIR             the model folder this worker serves (cpu; with sim it is\n"
+            "                          only hashed, so jobs for that model come here)\n"
+            "  --sim-step-ms N         simulated executor: milliseconds per sampler step (10)\n"
+            "  --threads N             compute threads (default: all cores)\n"
+            "  --tp N                  tensor-parallel degree (default 1)\n"
+            "  --max-tasks N           tasks (chunk states) held at once (default 8)\n"
+            "  --name NAME             name shown by `reelctl workers` (default host-pid)\n"
+            "  --log-level LEVEL       debug | info | warn | error (default info)\n"
+            "  --help                  this text\n"
+            "\n"
+            "Executors: `cpu` runs the model of --model DIR (a folder with model.json, or\n"
+            "the official Wan2.1 layout) on this machine's cores. `sim` computes nothing:\n"
+            "every step takes --sim-step-ms and outputs are deterministic, for farm tests and\n"
+            "scale benchmarks. A CUDA executor is not part of this build yet.\n");
 }
 
 static int s_int_arg(const char *flag, const char *v, int lo, int hi, int *out)
@@ -124,7 +126,7 @@ int main(int argc, char **argv)
     rf_error_clear(&err);
     rf_executor *ex = NULL;
     if (!strcmp(backend, "sim")) {
-        ex = rf_exec_sim_new(sim_step_ms, &err);
+        ex = rf_exec_sim_new(sim_step_ms, model, &err);
     } else if (!strcmp(backend, "cpu")) {
         if (!model) {
             fprintf(stderr, "reelfarm-worker: --backend cpu needs --model DIR (see --help)\n");

@@ -508,7 +508,7 @@ static void s_after_round(rf_worker *self, s_task *t)
         s_finish(self, t);
     } else if (t->handback) {
         s_send_checkpoint(self, t);
-        s_send_task_error(self, t->id, t->attempt, RF_EAGAIN,
+        s_send_task_error(self, t->id, t->attempt, RF_ECANCELED,
                           "worker draining: chunk handed back with a checkpoint", 1);
         rf_log_kv(RF_LOG_INFO, COMP, "chunk handed back", "task=%s step=%d round=%d", t->id,
                   t->step, t->round);
@@ -556,7 +556,7 @@ static void s_unit_done(rf_worker *self, s_task *t)
         s_finish(self, t);
     } else if (t->handback && t->sync_every <= 0) {
         s_send_checkpoint(self, t);
-        s_send_task_error(self, t->id, t->attempt, RF_EAGAIN,
+        s_send_task_error(self, t->id, t->attempt, RF_ECANCELED,
                           "worker draining: chunk handed back with a checkpoint", 1);
         s_task_free(t);
     } else {
@@ -940,7 +940,7 @@ static void s_start_drain(rf_worker *self)
         t->handback = 1;
         if (t->state == T_READY && t->cs) {
             s_send_checkpoint(self, t);
-            s_send_task_error(self, t->id, t->attempt, RF_EAGAIN,
+            s_send_task_error(self, t->id, t->attempt, RF_ECANCELED,
                               "worker draining: chunk handed back with a checkpoint", 1);
             s_task_free(t);
         }
