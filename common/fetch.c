@@ -171,6 +171,18 @@ static size_t s_write(char *data, size_t size, size_t nmemb, void *ud)
     return len;
 }
 
+/* libcurl calls this about once a second and on every chunk: a nonzero return aborts. */
+static int s_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                      curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    const volatile int *cancel = ud;
+    return cancel && *cancel ? 1 : 0;
+}
+
 typedef enum { S_DONE, S_REDIRECT, S_RETRY, S_FAIL } s_outcome;
 
 /* One request of url. Fills *loc with a redirect target (caller frees). */
@@ -221,12 +233,19 @@ static s_outcome s_attempt(const char *url, const char *dest, const rf_fetch_opt
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, s_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    if (o->cancel) {
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, s_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)o->cancel);
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    }
     CURLcode cc = curl_easy_perform(h);
     long code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     s_outcome out = S_FAIL;
     const char *why = errbuf[0] ? errbuf : curl_easy_strerror(cc);
-    if (sink.werr) {
+    if (o->cancel && *o->cancel) {
+        *rc = rf_error_set(err, RF_ECANCELED, "input URL %.300s: download canceled", url);
+    } else if (sink.werr) {
         *rc = sink.werr; /* err already says which file */
     } else if (sink.over || cc == CURLE_FILESIZE_EXCEEDED) {
         *rc = rf_error_set(err, RF_ENOMEM,
@@ -345,7 +364,12 @@ int rf_fetch_url(const char *url, const char *dest, const rf_fetch_opts *opts, r
         rf_log_kv(RF_LOG_INFO, "fetch", "retrying after a transient failure",
                   "attempt=%d backoff_ms=%lld error=\"%s\"", attempt, (long long)backoff,
                   err ? err->msg : "");
-        s_sleep_ms(backoff);
+        for (int64_t slept = 0; slept < backoff && !(o.cancel && *o.cancel); slept += 50)
+            s_sleep_ms(backoff - slept < 50 ? backoff - slept : 50);
+        if (o.cancel && *o.cancel) {
+            rc = rf_error_set(err, RF_ECANCELED, "input URL %.300s: download canceled", url);
+            break;
+        }
         backoff *= 2;
     }
     free(cur);

@@ -39,6 +39,8 @@ typedef struct rf_fetch_opts {
     int retries;                  /* extra attempts after a transient failure (default 3) */
     int64_t backoff_ms;           /* before the first retry, doubled each time (default 500) */
     int max_redirects;            /* default 5 */
+    const volatile int *cancel;   /* when it points at nonzero, the download stops soon
+                                     with RF_ECANCELED (NULL: never) */
 } rf_fetch_opts;
 
 /* The defaults above, with no host allowed. */
@@ -58,7 +60,8 @@ int rf_fetch_host_allowed(const char *const *hosts, int nhosts, const char *host
  *   RF_ENOMEM    the body is larger than max_bytes;
  *   RF_EAGAIN    timed out (total or stalled) after the retries;
  *   RF_EIO       connection failures after the retries, or writing dest failed
- *                (RF_ENOSPC for a full disk). */
+ *                (RF_ENOSPC for a full disk);
+ *   RF_ECANCELED *opts->cancel became nonzero. */
 int rf_fetch_url(const char *url, const char *dest, const rf_fetch_opts *opts, rf_hash *hash,
                  int64_t *bytes, rf_error *err);
 
