@@ -22,6 +22,90 @@
 #include <unistd.h>
 #include <zmq.h>
 
+/* ---- cleanup that survives a failed check ----------------------------------------------
+ * A failed RF_CHECK leaves the test function at once, so every process a test starts is
+ * registered here and killed at exit if the test did not end it. */
+
+#define S_MAX_LIVE 16
+static rf_proc *s_procs[S_MAX_LIVE];
+static rf_farm *s_farms[S_MAX_LIVE];
+static pid_t s_pids[S_MAX_LIVE];
+
+static void s_cleanup(void)
+{
+    for (int i = 0; i < S_MAX_LIVE; i++) {
+        rf_proc_destroy(&s_procs[i]);
+        if (s_farms[i])
+            rf_farm_kill(s_farms[i]);
+        if (s_pids[i] > 0) {
+            kill(s_pids[i], SIGKILL);
+            waitpid(s_pids[i], NULL, 0);
+        }
+    }
+}
+
+static void s_cleanup_once(void)
+{
+    static int registered;
+    if (!registered)
+        atexit(s_cleanup);
+    registered = 1;
+}
+
+static rf_proc *s_proc_start(const char *const argv[], rf_error *err)
+{
+    s_cleanup_once();
+    rf_proc *p = rf_proc_start(argv, NULL, err);
+    for (int i = 0; p && i < S_MAX_LIVE; i++)
+        if (!s_procs[i]) {
+            s_procs[i] = p;
+            break;
+        }
+    return p;
+}
+
+static void s_proc_end(rf_proc **p)
+{
+    for (int i = 0; *p && i < S_MAX_LIVE; i++)
+        if (s_procs[i] == *p)
+            s_procs[i] = NULL;
+    rf_proc_destroy(p);
+}
+
+/* f must be static storage (it outlives a failed test). */
+static int s_farm_start(rf_farm *f, const char *name, const char *extra)
+{
+    s_cleanup_once();
+    memset(f, 0, sizeof(*f));
+    for (int i = 0; i < S_MAX_LIVE; i++)
+        if (!s_farms[i] || s_farms[i] == f) {
+            s_farms[i] = f;
+            break;
+        }
+    return rf_farm_start(f, name, extra);
+}
+
+static pid_t s_worker(rf_fake_worker_opts *o)
+{
+    s_cleanup_once();
+    pid_t pid = rf_fake_worker_spawn(o);
+    for (int i = 0; pid > 0 && i < S_MAX_LIVE; i++)
+        if (s_pids[i] <= 0) {
+            s_pids[i] = pid;
+            break;
+        }
+    return pid;
+}
+
+static void s_worker_end(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    for (int i = 0; i < S_MAX_LIVE; i++)
+        if (s_pids[i] == pid)
+            s_pids[i] = 0;
+}
+
 typedef struct s_buf {
     char *data;
     size_t len;
@@ -143,7 +227,7 @@ RF_TEST(curve_metrics_and_sighup_on_a_live_coordinator)
     rf_proc_bin(bin, sizeof(bin), "reelfarm-coordinator");
     const char *argv[] = {bin, "--config", cfgp, NULL};
     rf_error err;
-    rf_proc *p = rf_proc_start(argv, NULL, &err);
+    rf_proc *p = s_proc_start(argv, &err);
     RF_CHECK_MSG(p, "%s", err.msg);
     char mep[64], wep[64], aep[64], url[128];
     snprintf(mep, sizeof(mep), "tcp://127.0.0.1:%d", pm);
@@ -207,7 +291,7 @@ RF_TEST(curve_metrics_and_sighup_on_a_live_coordinator)
     RF_CHECK_EQ_INT(rf_proc_signal(p, SIGTERM, &err), 0);
     RF_CHECK_MSG(rf_proc_wait(p, 20000, &status, &err) == 0, "%s", err.msg);
     RF_CHECK_EQ_INT(status, 0);
-    rf_proc_destroy(&p);
+    s_proc_end(&p);
 }
 
 RF_TEST(reachable_endpoints_need_curve_or_insecure)
@@ -221,36 +305,36 @@ RF_TEST(reachable_endpoints_need_curve_or_insecure)
     rf_proc_bin(bin, sizeof(bin), "reelfarm-coordinator");
     const char *argv[] = {bin, "--listen", lep, "--api", aep, "--state", state, NULL, NULL};
     rf_error err;
-    rf_proc *p = rf_proc_start(argv, NULL, &err);
+    rf_proc *p = s_proc_start(argv, &err);
     RF_CHECK_MSG(p, "%s", err.msg);
     int status = 0;
     RF_CHECK_MSG(rf_proc_wait(p, 20000, &status, &err) == 0, "%s", err.msg);
     RF_CHECK(status != 0);
     RF_CHECK(rf_proc_log_contains(p, "refusing to serve without CURVE"));
     RF_CHECK(rf_proc_log_contains(p, "--insecure"));
-    rf_proc_destroy(&p);
+    s_proc_end(&p);
 
     argv[7] = "--insecure";
-    p = rf_proc_start(argv, NULL, &err);
+    p = s_proc_start(argv, &err);
     RF_CHECK_MSG(p, "%s", err.msg);
     RF_CHECK_MSG(rf_proc_wait_endpoint(p, aep, 20000, &err) == 0, "%s", err.msg);
     RF_CHECK(rf_proc_log_contains(p, "serving without CURVE"));
     RF_CHECK_EQ_INT(rf_proc_signal(p, SIGTERM, &err), 0);
     RF_CHECK_MSG(rf_proc_wait(p, 20000, &status, &err) == 0, "%s", err.msg);
     RF_CHECK_EQ_INT(status, 0);
-    rf_proc_destroy(&p);
+    s_proc_end(&p);
 
     /* a config file mistake stops the start with file:line */
     char cfgp[700];
     snprintf(cfgp, sizeof(cfgp), "%s/bad.yaml", dir);
     RF_CHECK_EQ_INT(rf_test_write_file(cfgp, "listen: tcp://x:1\nlisen: 2\n", 27), 0);
     const char *argv2[] = {bin, "--config", cfgp, NULL};
-    p = rf_proc_start(argv2, NULL, &err);
+    p = s_proc_start(argv2, &err);
     RF_CHECK_MSG(p, "%s", err.msg);
     RF_CHECK_MSG(rf_proc_wait(p, 20000, &status, &err) == 0, "%s", err.msg);
     RF_CHECK_EQ_INT(status, 2);
     RF_CHECK(rf_proc_log_contains(p, "bad.yaml:2: unknown key lisen; did you mean listen?"));
-    rf_proc_destroy(&p);
+    s_proc_end(&p);
 }
 
 /* Timeline 0: 41 pixel frames (3 chunks with overlaps, so fusion rounds), timeline 1 one
@@ -300,7 +384,7 @@ static int s_prometheus_sees(int target, const char *query_enc, const char *want
     snprintf(f3, sizeof(f3), "--web.listen-address=127.0.0.1:%d", pport);
     const char *argv[] = {"prometheus", f1, f2, f3, "--log.level=warn", NULL};
     rf_error err;
-    rf_proc *p = rf_proc_start(argv, NULL, &err);
+    rf_proc *p = s_proc_start(argv, &err);
     if (!p)
         return snprintf(msg, cap, "%s", err.msg), 0;
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/query?query=%s", pport, query_enc);
@@ -317,7 +401,7 @@ static int s_prometheus_sees(int target, const char *query_enc, const char *want
         snprintf(msg, cap, "prometheus never answered %s with %s; last: %.500s", query_enc, want,
                  body ? body : "(none)");
     free(body);
-    rf_proc_destroy(&p);
+    s_proc_end(&p);
     return found;
 }
 
@@ -326,21 +410,19 @@ RF_TEST(a_job_shows_in_the_metrics)
     int pm = s_free_port();
     char extra[64], url[128];
     snprintf(extra, sizeof(extra), "--metrics 127.0.0.1:%d", pm);
-    rf_farm f;
-    memset(&f, 0, sizeof(f));
-    RF_CHECK_MSG(rf_farm_start(&f, "metrics", extra) == 0, "coordinator did not start (%s)", f.log);
+    static rf_farm f;
+    RF_CHECK_MSG(s_farm_start(&f, "metrics", extra) == 0, "coordinator did not start (%s)", f.log);
     rf_fake_worker_opts o;
     memset(&o, 0, sizeof(o));
     o.endpoint = f.wep;
     o.name = "mw";
     o.model_hash = f.model_hash;
-    pid_t pid = rf_fake_worker_spawn(&o);
+    pid_t pid = s_worker(&o);
     RF_CHECK(pid > 0);
     char job[64], errs[1024];
     RF_CHECK_MSG(rf_farm_submit(&f, SPEC, job, sizeof(job), errs, sizeof(errs)) == 0, "%s", errs);
     int st = rf_farm_wait(&f, job, 60000);
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    s_worker_end(pid);
     RF_CHECK_MSG(st == REELFARM__JOB_STATE__JOB_DONE, "job ended in state %d (log %s)", st, f.log);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", pm);
     char *body = NULL;
@@ -387,22 +469,20 @@ static int s_count_files(const char *dir)
 
 RF_TEST(finished_jobs_blobs_are_collected_after_retention)
 {
-    rf_farm f;
-    memset(&f, 0, sizeof(f));
-    RF_CHECK_MSG(rf_farm_start(&f, "gc", "--retention 0") == 0, "coordinator did not start (%s)",
+    static rf_farm f;
+    RF_CHECK_MSG(s_farm_start(&f, "gc", "--retention 0") == 0, "coordinator did not start (%s)",
                  f.log);
     rf_fake_worker_opts o;
     memset(&o, 0, sizeof(o));
     o.endpoint = f.wep;
     o.name = "gw";
     o.model_hash = f.model_hash;
-    pid_t pid = rf_fake_worker_spawn(&o);
+    pid_t pid = s_worker(&o);
     RF_CHECK(pid > 0);
     char job[64], errs[1024], blobs[700], out[700];
     RF_CHECK_MSG(rf_farm_submit(&f, SPEC, job, sizeof(job), errs, sizeof(errs)) == 0, "%s", errs);
     int st = rf_farm_wait(&f, job, 60000);
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    s_worker_end(pid);
     RF_CHECK_MSG(st == REELFARM__JOB_STATE__JOB_DONE, "job ended in state %d (log %s)", st, f.log);
     int gone = 0;
     for (int i = 0; i < 100 && !gone; i++) {
@@ -423,9 +503,8 @@ RF_TEST(finished_jobs_blobs_are_collected_after_retention)
 
 RF_TEST(submit_limits_from_the_config)
 {
-    rf_farm f;
-    memset(&f, 0, sizeof(f));
-    RF_CHECK_MSG(rf_farm_start(&f, "limits", "--max-jobs 1 --max-frames 50") == 0,
+    static rf_farm f;
+    RF_CHECK_MSG(s_farm_start(&f, "limits", "--max-jobs 1 --max-frames 50") == 0,
                  "coordinator did not start (%s)", f.log);
     char job[64], errs[1024];
     /* 41 + 17 frames > 50 */
@@ -449,9 +528,8 @@ RF_TEST(inputs_follow_the_operators_policy)
     char pic[700];
     snprintf(pic, sizeof(pic), "%s/pic.png", root);
     RF_CHECK_EQ_INT(rf_test_write_file(pic, "png", 3), 0);
-    rf_farm f;
-    memset(&f, 0, sizeof(f));
-    RF_CHECK_MSG(rf_farm_start(&f, "inputs", extra) == 0, "coordinator did not start (%s)", f.log);
+    static rf_farm f;
+    RF_CHECK_MSG(s_farm_start(&f, "inputs", extra) == 0, "coordinator did not start (%s)", f.log);
     static const char *fmt = "name: i\nmodel: fake\nwidth: 32\nheight: 32\nseed: 1\nsteps: 2\n"
                              "inputs:\n  image: %s\n"
                              "shots:\n  - prompt: one\n    frames: 17\noutput:\n  path: i.mp4\n";
