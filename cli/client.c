@@ -6,6 +6,8 @@
  */
 #include "client.h"
 
+#include "curve.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 
 struct rf_client {
     void *zctx, *sock;
+    rf_curve_monitor *mon;
     char endpoint[512];
     int timeout_ms;
     uint64_t next_id;
@@ -28,6 +31,12 @@ static int64_t s_now_ms(void)
 }
 
 rf_client *rf_client_new(const char *endpoint, int timeout_ms, rf_error *err)
+{
+    return rf_client_new_secure(endpoint, timeout_ms, NULL, NULL, err);
+}
+
+rf_client *rf_client_new_secure(const char *endpoint, int timeout_ms, const char *key_secret,
+                                const char *server_key, rf_error *err)
 {
     if (!endpoint || !*endpoint)
         endpoint = getenv("REELFARM_API");
@@ -52,6 +61,12 @@ rf_client *rf_client_new(const char *endpoint, int timeout_ms, rf_error *err)
     zmq_setsockopt(self->sock, ZMQ_LINGER, &zero, sizeof(zero));
     zmq_setsockopt(self->sock, ZMQ_IMMEDIATE, &one, sizeof(one));
     zmq_setsockopt(self->sock, ZMQ_SNDTIMEO, &self->timeout_ms, sizeof(self->timeout_ms));
+    if ((key_secret || server_key) &&
+        rf_curve_client_setup(self->zctx, self->sock, key_secret, server_key, "client", endpoint,
+                              &self->mon, err)) {
+        rf_client_destroy(&self);
+        return NULL;
+    }
     if (zmq_connect(self->sock, endpoint) != 0) {
         rf_error_set(err, RF_EINVAL, "bad coordinator endpoint '%s': %s", endpoint,
                      zmq_strerror(errno));
@@ -66,6 +81,7 @@ void rf_client_destroy(rf_client **pself)
     if (!pself || !*pself)
         return;
     rf_client *self = *pself;
+    rf_curve_monitor_destroy(&self->mon);
     if (self->sock)
         zmq_close(self->sock);
     if (self->zctx)
@@ -81,6 +97,8 @@ const char *rf_client_endpoint(const rf_client *self)
 
 static int s_unreachable(const rf_client *self, rf_error *err)
 {
+    if (self->mon && rf_curve_monitor_check(self->mon, 0, err))
+        return err ? (int)err->code : RF_EPROTO; /* rejected: say so, not "unreachable" */
     return rf_error_set(err, RF_EAGAIN,
                         "cannot reach the coordinator at %s (no answer within %d ms): is "
                         "reelfarm-coordinator running with --api %s? Point reelctl elsewhere "

@@ -15,6 +15,11 @@ typedef struct rf_client rf_client;
 
 /* Connects to endpoint (NULL: $REELFARM_API). timeout_ms bounds each request. */
 rf_client *rf_client_new(const char *endpoint, int timeout_ms, rf_error *err);
+/* The same over CURVE: key_secret is this client's BASE.key_secret, server_key the
+ * coordinator's public key file (both NULL: no CURVE; one alone is an error). A key the
+ * coordinator rejects is reported as such instead of as a timeout. */
+rf_client *rf_client_new_secure(const char *endpoint, int timeout_ms, const char *key_secret,
+                                const char *server_key, rf_error *err);
 void rf_client_destroy(rf_client **self);
 const char *rf_client_endpoint(const rf_client *self);
 

@@ -10,7 +10,7 @@
 rf_client *rf_ctl_connect(const rf_ctl *ctl)
 {
     rf_error err;
-    rf_client *c = rf_client_new(ctl->api, ctl->timeout_ms, &err);
+    rf_client *c = rf_client_new_secure(ctl->api, ctl->timeout_ms, ctl->key, ctl->server_key, &err);
     if (!c)
         fprintf(stderr, "reelctl: %s\n", err.msg);
     return c;

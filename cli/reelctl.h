@@ -12,9 +12,11 @@
 #include "error.h"
 
 typedef struct rf_ctl {
-    const char *api; /* --api, else $REELFARM_API */
-    int json;        /* --json */
-    int timeout_ms;  /* --timeout SECONDS */
+    const char *api;        /* --api, else $REELFARM_API */
+    int json;               /* --json */
+    int timeout_ms;         /* --timeout SECONDS */
+    const char *key;        /* --key BASE.key_secret (CURVE), else $REELFARM_KEY */
+    const char *server_key; /* --server-key coordinator.key, else $REELFARM_SERVER_KEY */
 } rf_ctl;
 
 /* Connects (printing the error and returning NULL when it cannot). */

@@ -41,6 +41,8 @@ static void s_usage(FILE *f)
             "  --tp N                  tensor-parallel degree (default 1)\n"
             "  --max-tasks N           tasks (chunk states) held at once (default 8)\n"
             "  --name NAME             name shown by `reelctl workers` (default host-pid)\n"
+            "  --key FILE              CURVE: this worker's BASE.key_secret (reelctl keygen)\n"
+            "  --server-key FILE       CURVE: the coordinator's public key file\n"
             "  --log-level LEVEL       debug | info | warn | error (default info)\n"
             "  --help                  this text\n"
             "\n"
@@ -86,6 +88,12 @@ int main(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--model") && v) {
             model = v;
+            i++;
+        } else if (!strcmp(a, "--key") && v) {
+            cfg.key_secret = v;
+            i++;
+        } else if (!strcmp(a, "--server-key") && v) {
+            cfg.server_key = v;
             i++;
         } else if (!strcmp(a, "--name") && v) {
             cfg.name = v;

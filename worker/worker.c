@@ -12,6 +12,7 @@
 #include "worker.h"
 
 #include "chunk_wire.h"
+#include "curve.h"
 #include "log.h"
 #include "wire.h"
 
@@ -81,8 +82,9 @@ struct rf_worker {
     char name[128];
     rf_executor *ex;
     void *zctx;
-    void *sock;   /* DEALER to the coordinator (NULL while backing off) */
-    void *notify; /* PAIR: compute -> main */
+    void *sock;            /* DEALER to the coordinator (NULL while backing off) */
+    rf_curve_monitor *mon; /* CURVE handshake monitor of sock (NULL without CURVE) */
+    void *notify;          /* PAIR: compute -> main */
     char notify_ep[64];
     volatile sig_atomic_t drain_requested;
     int draining;
@@ -819,6 +821,7 @@ static void s_on_cancel(rf_worker *self, const Reelfarm__CancelTask *c)
 
 static void s_close_socket(rf_worker *self)
 {
+    rf_curve_monitor_destroy(&self->mon);
     if (self->sock)
         zmq_close(self->sock);
     self->sock = NULL;
@@ -836,6 +839,12 @@ static int s_open_socket(rf_worker *self, rf_error *err)
     zmq_setsockopt(self->sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof(sndtimeo));
     rf_wire_limits lim = rf_wire_limits_default();
     rf_wire_socket_limits(self->sock, &lim, NULL);
+    if ((self->cfg.key_secret || self->cfg.server_key) &&
+        rf_curve_client_setup(self->zctx, self->sock, self->cfg.key_secret, self->cfg.server_key,
+                              "worker", self->cfg.coordinator, &self->mon, err)) {
+        s_close_socket(self);
+        return err ? (int)err->code : RF_EINVAL;
+    }
     if (zmq_connect(self->sock, self->cfg.coordinator) != 0) {
         int e = errno;
         s_close_socket(self);
@@ -1080,13 +1089,18 @@ int rf_worker_run(rf_worker *self, rf_error *err)
                     s_send_progress(self, t);
             }
         }
-        zmq_pollitem_t items[2] = {{self->notify, 0, ZMQ_POLLIN, 0},
-                                   {self->sock, 0, ZMQ_POLLIN, 0}};
-        int n = zmq_poll(items, self->sock ? 2 : 1, 100);
+        zmq_pollitem_t items[3] = {
+            {self->notify, 0, ZMQ_POLLIN, 0},
+            {self->sock, 0, ZMQ_POLLIN, 0},
+            {self->mon ? rf_curve_monitor_socket(self->mon) : NULL, 0, ZMQ_POLLIN, 0}};
+        int n = zmq_poll(items, self->sock ? (self->mon ? 3 : 2) : 1, 100);
         if (n < 0 && errno != EINTR)
             return rf_error_set(err, RF_EIO, "poll failed: %s", zmq_strerror(errno));
         if (n <= 0)
             continue;
+        if (self->mon && (items[2].revents & ZMQ_POLLIN) &&
+            rf_curve_monitor_check(self->mon, 0, err))
+            return err ? (int)err->code : RF_EPROTO; /* the coordinator rejected our key */
         if (items[0].revents & ZMQ_POLLIN) {
             s_task *t = NULL;
             if (zmq_recv(self->notify, &t, sizeof(t), ZMQ_DONTWAIT) == (int)sizeof(t) && t)

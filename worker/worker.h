@@ -21,8 +21,10 @@ typedef struct rf_worker_config {
     const char *backend;     /* "cpu", "cuda" or "sim" (advertised) */
     int threads;
     int tp;
-    int max_tasks;         /* tasks held at once (chunk states resident); default 8 */
-    uint64_t memory_bytes; /* advertised host memory budget; 0: physical memory */
+    int max_tasks;          /* tasks held at once (chunk states resident); default 8 */
+    uint64_t memory_bytes;  /* advertised host memory budget; 0: physical memory */
+    const char *key_secret; /* CURVE: this worker's BASE.key_secret (NULL: no CURVE) */
+    const char *server_key; /* CURVE: the coordinator's public key file */
 } rf_worker_config;
 
 typedef struct rf_worker rf_worker;
@@ -33,7 +35,8 @@ rf_worker *rf_worker_new(const rf_worker_config *cfg, rf_executor *ex, rf_error 
 void rf_worker_destroy(rf_worker **self);
 
 /* Runs until the worker has drained (after rf_worker_drain, or a Drain from the
- * coordinator) or the coordinator refuses it for good. Returns 0 after a clean drain,
+ * coordinator) or the coordinator refuses it for good (a Refuse, or its ZAP handler
+ * rejecting this worker's CURVE key). Returns 0 after a clean drain,
  * else an error (e.g. RF_EINVAL "refused: ..."). */
 int rf_worker_run(rf_worker *self, rf_error *err);
 
