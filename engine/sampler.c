@@ -346,8 +346,9 @@ static void s_unipc(rf_sampler *self, rf_chunk_state *st, float *x, int i, int64
     int N = self->cfg.steps;
     double a, b, c, b1, b2, h;
     /* corrector (UniC): refine x_i with the new x0 prediction m, from last_sample at
-     * sigma i-1, with the order the last predictor used */
-    if (i > 0) {
+     * sigma i-1, with the order the last predictor used; none before the first step taken
+     * (step 0, or the first step after skipped ones) */
+    if (i > 0 && *lon > 0) {
         s_unipc_coef(sg[i - 1], sg[i], &a, &b, &c, &b1, &b2, &h);
         float fa = (float)a, fb = (float)b, fc = (float)c;
         if (*last_order == 1) {
@@ -433,6 +434,23 @@ int rf_sampler_step(rf_sampler *self, rf_chunk_state *st, rf_model_fn model, voi
     }
     rf_chunk_state_set_i64(st, "step", i + 1, NULL);
     return 0;
+}
+
+int rf_sampler_skip(rf_sampler *self, rf_chunk_state *st, rf_error *err)
+{
+    int rc = rf_sampler_check_state(self, st, err);
+    if (rc)
+        return rc;
+    int i = rf_sampler_state_step(st);
+    if (i >= self->cfg.steps)
+        return rf_error_set(err, RF_EINVAL, "sampler: the state already took all %d steps",
+                            self->cfg.steps);
+    int64_t lon = 0;
+    if (self->cfg.kind != RF_SAMPLER_EULER &&
+        (rf_chunk_state_get_i64(st, "lower_order_nums", &lon, err) || lon != 0))
+        return rf_error_set(err, RF_EINVAL,
+                            "sampler: steps can be skipped only before the first step taken");
+    return rf_chunk_state_set_i64(st, "step", i + 1, err);
 }
 
 int rf_sampler_run(rf_sampler *self, rf_chunk_state *st, int until, rf_model_fn model, void *ctx,

@@ -84,6 +84,12 @@ int rf_sampler_state_step(const rf_chunk_state *st);
  * finished or does not belong to this sampler; on a model error st is unchanged. */
 int rf_sampler_step(rf_sampler *self, rf_chunk_state *st, rf_model_fn model, void *ctx,
                     rf_error *err);
+/* Advances st's step counter by one without a model call, the latent and the history
+ * untouched: a schedule that starts at a later step (video -> video, engine/condition.h)
+ * skips the steps before it, so step numbers (and farm rounds) stay those of the full
+ * schedule. Only before the first step taken (the solver then starts at first order);
+ * RF_EINVAL otherwise or when st is finished or foreign. */
+int rf_sampler_skip(rf_sampler *self, rf_chunk_state *st, rf_error *err);
 /* Steps until step == until (<= steps; or steps when until < 0). */
 int rf_sampler_run(rf_sampler *self, rf_chunk_state *st, int until, rf_model_fn model, void *ctx,
                    rf_error *err);
