@@ -207,6 +207,14 @@ rf_chunk_state *rf_pipeline_denoise_init(rf_pipeline *self, const rf_denoise_par
     free(buf);
     rf_chunk_state *st = rc ? NULL : rf_sampler_state_new(self->sampler, x, p->window_start, err);
     free(x);
+    if (st && p->ncond > 0) {
+        rc = p->sdedit ? rf_cond_sdedit_init(self->sampler, st, p->strength, p->cond, p->ncond,
+                                             p->seed, (uint32_t)p->timeline, err)
+                       : rf_cond_reimpose(self->sampler, st, p->cond, p->ncond, p->seed,
+                                          (uint32_t)p->timeline, err);
+        if (rc)
+            rf_chunk_state_destroy(&st);
+    }
     return st;
 }
 
@@ -261,14 +269,27 @@ int rf_pipeline_denoise(rf_pipeline *self, const rf_denoise_params *p, rf_chunk_
         until = p->steps;
     s_model_ctx mc = {self, p};
     int start = rf_sampler_state_step(st);
+    int first = rf_cond_state_start(st); /* video -> video: steps before it are skipped */
+    int reimpose = p->ncond > 0 && !p->sdedit;
     for (int s = start; s < until; s++) {
-        rc = rf_sampler_step(self->sampler, st, s_model, &mc, err);
+        if (s < first) {
+            rc = rf_sampler_skip(self->sampler, st, err);
+        } else {
+            if (reimpose) /* fusion may have moved the known frames by a rounding */
+                rc = rf_cond_reimpose(self->sampler, st, p->cond, p->ncond, p->seed,
+                                      (uint32_t)p->timeline, err);
+            if (!rc)
+                rc = rf_sampler_step(self->sampler, st, s_model, &mc, err);
+        }
         if (rc)
             return rc;
         if (progress && progress(pctx, s + 1 - start))
             return rf_error_set(err, RF_ECANCELED, "canceled after step %d", s + 1);
     }
-    return 0;
+    if (reimpose) /* the state leaves on the line: at the last step, x0 exactly */
+        rc = rf_cond_reimpose(self->sampler, st, p->cond, p->ncond, p->seed, (uint32_t)p->timeline,
+                              err);
+    return rc;
 }
 
 /* ---- decode --------------------------------------------------------------------- */
@@ -281,6 +302,16 @@ static int s_ensure_vae(rf_pipeline *self, rf_error *err)
     if (!self->vae)
         return rf_error_prefix(err, "loading the VAE of %s", self->model.dir);
     return 0;
+}
+
+int rf_pipeline_encode_media(rf_pipeline *self, const char *path, int width, int height,
+                             int64_t first_frame, int64_t frames, float **z, int64_t *T,
+                             rf_error *err)
+{
+    int rc = s_ensure_vae(self, err);
+    if (!rc)
+        rc = rf_cond_encode_media(self->vae, path, width, height, first_frame, frames, z, T, err);
+    return rc;
 }
 
 int rf_pipeline_decode(rf_pipeline *self, const float *z, int64_t z_first, int64_t n_z, int h,
@@ -376,6 +407,62 @@ static int s_step_progress(void *ctx, int done)
     return 0;
 }
 
+/* The render's input (at most one): encoded into *z, described by *span, p set up for it. */
+static int s_render_input(rf_pipeline *self, const rf_render_opts *o, int frames,
+                          rf_denoise_params *p, float **z, rf_cond_span *span,
+                          rf_render_stats *stats, rf_error *err)
+{
+    const char *path = o->image ? o->image : o->video ? o->video : o->continues;
+    if (!!o->image + !!o->video + !!o->continues > 1)
+        return rf_error_set(err, RF_EINVAL,
+                            "give one input: an image, a video or a clip to continue");
+    if (!(o->strength >= 0.0 && o->strength <= 1.0))
+        return rf_error_set(err, RF_EINVAL, "strength must be in [0, 1], got %g", o->strength);
+    int64_t use = 1, have = 1, T = 0;
+    int rc = 0;
+    if (o->image) {
+        /* a still with strength restyles the picture (SDEdit); otherwise it is frame 0 */
+        p->sdedit = o->strength > 0.0;
+        if (p->sdedit && frames != 1)
+            return rf_error_set(err, RF_EINVAL,
+                                "--strength with an image restyles a still (--frames 1); a film "
+                                "opens on the image without it");
+        stats->known_frames = p->sdedit ? 0 : 1;
+    } else {
+        rc = rf_cond_count_frames(path, &have, err);
+        if (rc)
+            return rf_error_prefix(err, "reading the input");
+        if (o->video) {
+            if (have < frames)
+                return rf_error_set(err, RF_EINVAL,
+                                    "%s has %lld frames; the film needs %d (make it shorter or "
+                                    "give a longer clip)",
+                                    path, (long long)have, frames);
+            use = frames;
+            p->sdedit = 1;
+        } else {
+            if (frames == 1)
+                return rf_error_set(err, RF_EINVAL, "a still cannot continue a clip");
+            if (have < 1 || have > frames - 4)
+                return rf_error_set(err, RF_EINVAL,
+                                    "%s has %lld frames; a continuation of it needs a film of at "
+                                    "least %lld frames (got %d)",
+                                    path, (long long)have, (long long)((have - 1) / 4 * 4 + 5),
+                                    frames);
+            use = (have - 1) / 4 * 4 + 1; /* the known frames: the clip's first 4n+1 */
+            stats->known_frames = (int)use;
+        }
+    }
+    p->strength = o->strength;
+    rc = rf_pipeline_encode_media(self, path, p->width, p->height, 0, use, z, &T, err);
+    if (rc)
+        return rc;
+    *span = (rf_cond_span){*z, 0, T, 16, p->height / 8, p->width / 8};
+    p->cond = span;
+    p->ncond = 1;
+    return 0;
+}
+
 int rf_pipeline_render(rf_pipeline *self, const rf_render_opts *o, rf_render_stats *stats,
                        rf_error *err)
 {
@@ -404,7 +491,8 @@ int rf_pipeline_render(rf_pipeline *self, const rf_render_opts *o, rf_render_sta
 
     /* text */
     double t0 = s_now();
-    float *ctx = NULL, *neg = NULL;
+    float *ctx = NULL, *neg = NULL, *zin = NULL;
+    rf_cond_span zspan;
     int64_t rows = 0, nrows = 0, dim = 0, ndim = 0;
     rc = rf_pipeline_encode_text(self, o->prompt, &ctx, &rows, &dim, err);
     const char *negative = o->negative ? o->negative : d->negative;
@@ -418,6 +506,11 @@ int rf_pipeline_render(rf_pipeline *self, const rf_render_opts *o, rf_render_sta
     p.negative = neg;
     p.neg_rows = nrows;
     p.dim = dim;
+    if (o->image || o->video || o->continues) {
+        rc = s_render_input(self, o, frames, &p, &zin, &zspan, stats, err);
+        if (rc)
+            goto out;
+    }
 
     /* sampling */
     t0 = s_now();
@@ -427,6 +520,7 @@ int rf_pipeline_render(rf_pipeline *self, const rf_render_opts *o, rf_render_sta
         goto out;
     }
     s_progress pr = {o->progress, p.steps, s_now()};
+    stats->start_step = rf_cond_state_start(st);
     rc = rf_pipeline_denoise(self, &p, st, p.steps, s_step_progress, &pr, err);
     stats->sample_s = s_now() - t0;
     if (rc) {
@@ -472,5 +566,6 @@ out:
     stats->total_s = s_now() - t_all;
     free(ctx);
     free(neg);
+    free(zin);
     return rc;
 }

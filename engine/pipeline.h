@@ -13,6 +13,7 @@
 
 #include "chunk_state.h"
 #include "codec.h"
+#include "condition.h"
 #include "error.h"
 #include "model_folder.h"
 #include "sampler.h"
@@ -50,12 +51,21 @@ typedef struct rf_denoise_params {
     const float *negative; /* [neg_rows, dim] or NULL */
     int64_t neg_rows;
     int64_t dim;
+    /* inputs beyond text (engine/condition.h): clean latent spans of this timeline.
+     * sdedit = 0: re-imposed before every step and at the end (image, continuation);
+     * sdedit = 1: the input the schedule starts from at `strength` (video -> video). */
+    const rf_cond_span *cond;
+    int ncond;
+    int sdedit;
+    double strength;
 } rf_denoise_params;
 
-/* A chunk's state at step 0: the latent is the Philox noise of its global frames. */
+/* A chunk's state at step 0: the latent is the Philox noise of its global frames, with
+ * p->cond re-imposed, or (sdedit) the input noised to the start step's sigma. */
 rf_chunk_state *rf_pipeline_denoise_init(rf_pipeline *self, const rf_denoise_params *p,
                                          rf_error *err);
-/* Advances st to step `until` (at most p->steps). progress(ctx, steps done in this call)
+/* Advances st to step `until` (at most p->steps): steps below a video -> video start
+ * are skipped, p->cond re-imposed before each model call and at the end. progress(ctx, steps done in this call)
  * after each step; a nonzero return cancels (RF_ECANCELED). */
 int rf_pipeline_denoise(rf_pipeline *self, const rf_denoise_params *p, rf_chunk_state *st,
                         int until, int (*progress)(void *ctx, int done), void *pctx, rf_error *err);
@@ -71,6 +81,13 @@ int rf_pipeline_decode(rf_pipeline *self, const float *z, int64_t z_first, int64
                        int (*frame)(void *ctx, const float *rgb, rf_error *err), void *fctx,
                        rf_error *err);
 
+/* Encodes pixel frames [first_frame, first_frame + frames) (4n+1) of an image or clip
+ * file at width x height (cover-cropped) with the model's VAE: *z [16, *T, h, w]
+ * normalized, malloc'd (caller frees). See rf_cond_encode_media. */
+int rf_pipeline_encode_media(rf_pipeline *self, const char *path, int width, int height,
+                             int64_t first_frame, int64_t frames, float **z, int64_t *T,
+                             rf_error *err);
+
 typedef struct rf_render_opts {
     const char *prompt;
     const char *negative; /* NULL: the model's default negative prompt */
@@ -85,11 +102,18 @@ typedef struct rf_render_opts {
     rf_codec codec;
     int crf;      /* -1: the codec's default */
     int progress; /* 1: a progress line on stderr */
+    /* at most one input (ARCHITECTURE.md §2.3); NULL: text only */
+    const char *image;     /* the film opens on this picture (latent frame 0 re-imposed) */
+    const char *video;     /* restyled from this clip (SDEdit) at `strength` in [0, 1] */
+    const char *continues; /* this clip's frames are the known beginning */
+    double strength;
 } rf_render_opts;
 
 typedef struct rf_render_stats {
     double text_s, sample_s, decode_s, encode_s, total_s;
     int steps, frames, width, height;
+    int known_frames; /* pixel frames of the input re-imposed (image 1, continuation) */
+    int start_step;   /* video -> video: the step the schedule started at */
 } rf_render_stats;
 
 /* Renders one clip to a file. */

@@ -35,6 +35,13 @@ static void s_usage(FILE *f)
         "  --codec NAME       h264 | h265 | prores | ffv1 | png (default: from OUT)\n"
         "  --crf N            h264/h265 quality (default 18 / 23)\n"
         "  --threads N        CPU threads (default: all cores)\n"
+        "  --image PATH       animate a picture: the film opens on it (latent frame 0 is\n"
+        "                     re-imposed at every step); with --frames 1 and --strength,\n"
+        "                     restyle it instead\n"
+        "  --video PATH       restyle a clip (SDEdit): its first N frames, noised to\n"
+        "  --strength S       S in [0, 1] (default 0.7; 0 keeps the clip, 1 ignores it)\n"
+        "  --continue PATH    continue a clip: its frames (the first 4n+1) are the known\n"
+        "                     beginning of the film, which must be at least 4 frames longer\n"
         "  -o, --output OUT   out.mp4 | out.mov | out.mkv | a directory (png frames) |\n"
         "                     still.png (with --frames 1)\n"
         "\n"
@@ -86,6 +93,7 @@ int rf_cmd_render(int argc, char **argv)
     o.guidance = -1;
     o.crf = -1;
     double seconds = 0, threads = 0, v;
+    int strength_set = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
@@ -128,6 +136,14 @@ int rf_cmd_render(int argc, char **argv)
             o.fps = (int)v;
         else if (!strcmp(a, "--crf") && !(bad = s_num(a, val, 0, 51, &v)))
             o.crf = (int)v;
+        else if (!strcmp(a, "--image"))
+            o.image = val;
+        else if (!strcmp(a, "--video"))
+            o.video = val;
+        else if (!strcmp(a, "--continue"))
+            o.continues = val;
+        else if (!strcmp(a, "--strength") && !(bad = s_num(a, val, 0, 1, &o.strength)))
+            strength_set = 1;
         else if (!strcmp(a, "--threads"))
             bad = s_num(a, val, 1, 1024, &threads);
         else if (!bad) {
@@ -158,6 +174,13 @@ int rf_cmd_render(int argc, char **argv)
                 codec_name ? codec_name : o.output);
         return 2;
     }
+    if (strength_set && !o.video && !o.image) {
+        fprintf(stderr, "reelfarm-engine render: --strength goes with --video (or --image for a "
+                        "still)\n");
+        return 2;
+    }
+    if (o.video && !strength_set)
+        o.strength = 0.7;
     rf_pipeline_opts po = {(int)threads};
     rf_error err;
     rf_error_clear(&err);
@@ -180,6 +203,12 @@ int rf_cmd_render(int argc, char **argv)
         return 1;
     }
     printf("%s: %d frames %dx%d, %d steps\n", o.output, st.frames, st.width, st.height, st.steps);
+    if (st.known_frames)
+        printf("input: %d known frame%s re-imposed\n", st.known_frames,
+               st.known_frames == 1 ? "" : "s");
+    if (o.video || (o.image && o.strength > 0))
+        printf("input: strength %.3g, sampling from step %d of %d\n", o.strength, st.start_step,
+               st.steps);
     printf("time: text %.2fs, sampling %.2fs, decode %.2fs, encode %.2fs, total %.2fs\n", st.text_s,
            st.sample_s, st.decode_s, st.encode_s, st.total_s);
     return 0;
