@@ -33,14 +33,15 @@ BACKGROUNDS = {
     "night gradient": ((5, 5, 30), (40, 60, 120)),
 }
 SHAPES = ("circle", "square", "triangle", "star")
-# motion -> (dx, dy) in frame-widths per second for translations
+# motion -> (dx, dy) in frame-widths per second for translations. reel-tiny's native clip
+# is 17 frames (about 1 s), so a translation crosses about half the frame in a clip.
 MOTIONS = {
-    "moves to the right": (0.3, 0.0),
-    "moves to the left": (-0.3, 0.0),
-    "moves up": (0.0, -0.3),
-    "moves down": (0.0, 0.3),
-    "moves diagonally up and to the right": (0.22, -0.22),
-    "moves diagonally down and to the left": (-0.22, 0.22),
+    "moves to the right": (0.45, 0.0),
+    "moves to the left": (-0.45, 0.0),
+    "moves up": (0.0, -0.45),
+    "moves down": (0.0, 0.45),
+    "moves diagonally up and to the right": (0.32, -0.32),
+    "moves diagonally down and to the left": (-0.32, 0.32),
     "bounces": None,
     "grows": None,
     "shrinks": None,

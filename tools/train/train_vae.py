@@ -1,0 +1,111 @@
+#!/usr/bin/python3
+"""train_vae.py - stage 2 of reel-tiny: the Wan-VAE-architecture autoencoder.
+
+The model is tools/reference/wan_vae.py's WanVAE over a state dict (official names,
+base width common.VAE_DIM, z_dim 16, strides 4x8x8), trained with autograd through the
+reference's own whole-sequence path (FastVAE only skips all-zero taps). Each step sees
+random 32x32 crops of single frames (the causal VAE treats a lone frame as a first
+frame), one full 64x64 frame, and two 5-frame clip crops (so the temporal down/up
+convs learn), all rendered on the fly by clips.py from per-step seeds. Loss: L1 + MSE
+on the unclamped decoder output, plus 1e-3 * mean(mu^2); the decoder sees mu + N(0,
+0.1^2) so it tolerates a denoiser's small errors. Runs for --minutes (resumable from
+build/train-tiny/vae_ckpt.pt); the latents_mean/std are set later by encode_latents.py.
+"""
+import argparse
+import json
+import math
+import os
+import time
+
+import numpy as np
+import torch
+
+import clips
+from common import FastVAE, H, W, VAE_DIM, Z_DIM, clip_tensor, threads, work
+from wan_vae import random_state, wan_vae_shapes
+
+CROP = 32
+
+
+def batch(step):
+    """Deterministic batch of step: (singles [8,3,1,32,32], full [1,3,1,64,64], clips [2,3,5,32,32])."""
+    rng = np.random.default_rng(1000 + step)
+    singles, cl = [], []
+    for i in range(9):
+        a = clips.sample_attrs(rng)
+        v = clips.render(a, clips.FPS + 1, H, W, seed=int(rng.integers(1 << 30)))
+        f = v[rng.integers(len(v))]
+        if i == 8:
+            full = clip_tensor(f[None])[None]
+        else:
+            y, x = rng.integers(0, H - CROP + 1), rng.integers(0, W - CROP + 1)
+            singles.append(clip_tensor(f[None, y:y + CROP, x:x + CROP]))
+    for _ in range(2):
+        a = clips.sample_attrs(rng)
+        v = clips.render(a, 5, H, W, seed=int(rng.integers(1 << 30)))
+        y, x = rng.integers(0, H - CROP + 1), rng.integers(0, W - CROP + 1)
+        cl.append(clip_tensor(v[:, y:y + CROP, x:x + CROP]))
+    return torch.stack(singles), full, torch.stack(cl)
+
+
+def recon(vae, x, g):
+    """Reconstruction loss terms of x through the VAE (latent noise from generator g)."""
+    mu = vae.encode(x, whole=True)  # mean 0 / std 1 during training: raw mu
+    z = mu + 0.1 * torch.randn(mu.shape, generator=g)
+    y = vae.dec_body(vae.cconv(z, "conv2", None), None)
+    d = y - x
+    return d.abs().mean() + d.pow(2).mean(), 1e-3 * mu.pow(2).mean(), d.abs().mean().item()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=25.0)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    args = ap.parse_args()
+    threads()
+    torch.manual_seed(0)
+    ck = work("vae_ckpt.pt")
+    sd = random_state(wan_vae_shapes(dim=VAE_DIM, z_dim=Z_DIM), seed=0)
+    sd["latents_mean"], sd["latents_std"] = torch.zeros(Z_DIM), torch.ones(Z_DIM)
+    train_names = [k for k in sorted(sd) if not k.startswith("latents_")]
+    for k in train_names:
+        sd[k].requires_grad_(True)
+    opt = torch.optim.Adam([sd[k] for k in train_names], lr=args.lr, betas=(0.9, 0.99))
+    step, log, spent = 0, [], 0.0
+    if os.path.exists(ck):
+        c = torch.load(ck)
+        with torch.no_grad():
+            for k in train_names:
+                sd[k].copy_(c["sd"][k])
+        opt.load_state_dict(c["opt"])
+        step, log, spent = c["step"], c["log"], c["spent"]
+        print("resumed at step %d (%.1f min spent)" % (step, spent / 60), flush=True)
+    vae = FastVAE(sd)
+    t0 = time.time() - spent
+    while time.time() - t0 < args.minutes * 60:
+        g = torch.Generator().manual_seed(step)
+        singles, full, cl = batch(step)
+        lr = args.lr * min(1.0, (step + 1) / 20)
+        for pg in opt.param_groups:
+            pg["lr"] = lr
+        opt.zero_grad()
+        ls, rs, l1s = recon(vae, singles, g)
+        lf, rf, l1f = recon(vae, full, g)
+        lc, rc, l1c = recon(vae, cl, g)
+        loss = (8 * ls + lf + 2 * 5 * lc) / 19 + rs + rf + rc
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([sd[k] for k in train_names], 1.0)
+        opt.step()
+        step += 1
+        log.append([step, time.time() - t0, loss.item(), l1s, l1f, l1c])
+        print("vae step %d t %.0fs loss %.4f l1 single %.4f full %.4f clip %.4f" % tuple(log[-1]), flush=True)
+        if step % 10 == 0 or time.time() - t0 >= args.minutes * 60:
+            torch.save({"sd": {k: sd[k].detach() for k in train_names}, "opt": opt.state_dict(),
+                        "step": step, "log": log, "spent": time.time() - t0}, ck + ".tmp")
+            os.replace(ck + ".tmp", ck)
+    with open(work("vae_log.json"), "w") as f:
+        json.dump(log, f)
+
+
+if __name__ == "__main__":
+    main()
