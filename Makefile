@@ -147,7 +147,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
 
 # ---- rules ----------------------------------------------------------------------
 .SECONDARY:
-.PHONY: all test bench demo deps check-style format clean help cuda-info
+.PHONY: all test bench demo deps check-style format clean help cuda-info train-tiny
 all: cuda-info $(BINS)
 
 cuda-info:
@@ -235,6 +235,11 @@ demo: all
 
 deps:
 	bash deploy/install-deps.sh
+
+# Retrains the bundled demo model models/reel-tiny from scratch (CPU, about 1.5 h on
+# 2 cores; Debian's python3 with torch, numpy, sentencepiece). See its README.md.
+train-tiny:
+	bash tools/train/train_tiny.sh
 
 STYLE_SRCS = $(shell git ls-files '*.c' '*.h' '*.cu' 2>/dev/null; git ls-files --others --exclude-standard '*.c' '*.h' '*.cu' 2>/dev/null)
 check-style:

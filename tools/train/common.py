@@ -34,7 +34,7 @@ def work(*p):
 
 
 def threads():
-    n = int(os.environ.get("REEL_TINY_THREADS", "2"))
+    n = int(os.environ.get("REEL_TINY_THREADS", "1"))
     torch.set_num_threads(n)
     return n
 

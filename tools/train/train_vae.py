@@ -3,13 +3,17 @@
 
 The model is tools/reference/wan_vae.py's WanVAE over a state dict (official names,
 base width common.VAE_DIM, z_dim 16, strides 4x8x8), trained with autograd through the
-reference's own whole-sequence path (FastVAE only skips all-zero taps). Each step sees
-random 32x32 crops of single frames (the causal VAE treats a lone frame as a first
-frame), one full 64x64 frame, and two 5-frame clip crops (so the temporal down/up
-convs learn), all rendered on the fly by clips.py from per-step seeds. Loss: L1 + MSE
+reference's own whole-sequence path (FastVAE only skips all-zero taps). It starts
+framewise (framewise_init: a per-frame 2D autoencoder that repeats frames in time), so
+the cheap single-frame steps teach every frame. Each step sees 8 random 32x32 crops of
+single frames and 2 full 64x64 frames (the causal VAE treats a lone frame as a first
+frame); every 3rd step adds one 5-frame 32x32 clip crop (so the temporal taps learn),
+all rendered on the fly by clips.py from per-step seeds. Loss: L1 + MSE
 on the unclamped decoder output, plus 1e-3 * mean(mu^2); the decoder sees mu + N(0,
-0.1^2) so it tolerates a denoiser's small errors. Runs for --minutes (resumable from
+0.05^2) so it tolerates a denoiser's small errors. Runs for --minutes (resumable from
 build/train-tiny/vae_ckpt.pt); the latents_mean/std are set later by encode_latents.py.
+--decoder-only then continues with the encoder frozen (so the cached latents stay
+valid) while the DiT trains: build/train-tiny/vae_dec_ckpt.pt, which export.py prefers.
 """
 import argparse
 import json
@@ -27,31 +31,61 @@ from wan_vae import random_state, wan_vae_shapes
 CROP = 32
 
 
+N_SINGLE, N_FULL, N_CLIP, CLIP_EVERY = 8, 2, 1, 3
+
+
 def batch(step):
-    """Deterministic batch of step: (singles [8,3,1,32,32], full [1,3,1,64,64], clips [2,3,5,32,32])."""
+    """Deterministic batch of step: (singles [8,3,1,32,32], full [2,3,1,64,64], clips
+    [1,3,5,32,32] on every 3rd step, else None)."""
     rng = np.random.default_rng(1000 + step)
-    singles, cl = [], []
-    for i in range(9):
+    singles, cl, full = [], [], []
+    for i in range(N_SINGLE + N_FULL):
         a = clips.sample_attrs(rng)
         v = clips.render(a, clips.FPS + 1, H, W, seed=int(rng.integers(1 << 30)))
         f = v[rng.integers(len(v))]
-        if i == 8:
-            full = clip_tensor(f[None])[None]
+        if i >= N_SINGLE:
+            full.append(clip_tensor(f[None]))
         else:
             y, x = rng.integers(0, H - CROP + 1), rng.integers(0, W - CROP + 1)
             singles.append(clip_tensor(f[None, y:y + CROP, x:x + CROP]))
-    for _ in range(2):
+    if step % CLIP_EVERY:
+        return torch.stack(singles), torch.stack(full), None
+    for _ in range(N_CLIP):
         a = clips.sample_attrs(rng)
         v = clips.render(a, 5, H, W, seed=int(rng.integers(1 << 30)))
         y, x = rng.integers(0, H - CROP + 1), rng.integers(0, W - CROP + 1)
         cl.append(clip_tensor(v[:, y:y + CROP, x:x + CROP]))
-    return torch.stack(singles), full, torch.stack(cl)
+    return torch.stack(singles), torch.stack(full), torch.stack(cl)
 
 
-def recon(vae, x, g):
+def framewise_init(sd):
+    """Makes the random VAE a per-frame 2D autoencoder that repeats frames in time:
+    the earlier taps of every causal 3-frame conv are zeroed, the encoder's down3d
+    time convs keep the newest frame, the decoder's up3d time convs copy the frame into
+    both halves. Single-frame training (cheap) then teaches every frame; clip steps
+    teach the temporal taps from there."""
+    with torch.no_grad():
+        for name, w in sd.items():
+            if not name.endswith(".weight") or w.dim() != 5 or w.shape[2] != 3:
+                continue
+            if name.endswith("time_conv.weight"):
+                w.zero_()
+                c = w.shape[1]
+                for half in range(w.shape[0] // c):
+                    w[half * c:(half + 1) * c, :, 2, 0, 0] = torch.eye(c)
+                sd[name[:-len("weight")] + "bias"].zero_()
+            else:
+                w[:, :, :2] = 0.0
+
+
+def recon(vae, x, g, frozen_encoder=False):
     """Reconstruction loss terms of x through the VAE (latent noise from generator g)."""
-    mu = vae.encode(x, whole=True)  # mean 0 / std 1 during training: raw mu
-    z = mu + 0.1 * torch.randn(mu.shape, generator=g)
+    if frozen_encoder:
+        with torch.no_grad():
+            mu = vae.encode(x, whole=True)
+    else:
+        mu = vae.encode(x, whole=True)  # mean 0 / std 1 during training: raw mu
+    z = mu + 0.05 * torch.randn(mu.shape, generator=g)
     y = vae.dec_body(vae.cconv(z, "conv2", None), None)
     d = y - x
     return d.abs().mean() + d.pow(2).mean(), 1e-3 * mu.pow(2).mean(), d.abs().mean().item()
@@ -60,14 +94,23 @@ def recon(vae, x, g):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=25.0)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--decoder-only", action="store_true",
+                    help="freeze the encoder (its latents are cached) and train the decoder on")
     args = ap.parse_args()
     threads()
     torch.manual_seed(0)
-    ck = work("vae_ckpt.pt")
+    ck = work("vae_dec_ckpt.pt" if args.decoder_only else "vae_ckpt.pt")
     sd = random_state(wan_vae_shapes(dim=VAE_DIM, z_dim=Z_DIM), seed=0)
+    framewise_init(sd)
     sd["latents_mean"], sd["latents_std"] = torch.zeros(Z_DIM), torch.ones(Z_DIM)
     train_names = [k for k in sorted(sd) if not k.startswith("latents_")]
+    if args.decoder_only:
+        enc = torch.load(work("vae_ckpt.pt"))
+        with torch.no_grad():
+            for k in train_names:
+                sd[k].copy_(enc["sd"][k])
+        train_names = [k for k in train_names if k.startswith("decoder.") or k.startswith("conv2.")]
     for k in train_names:
         sd[k].requires_grad_(True)
     opt = torch.optim.Adam([sd[k] for k in train_names], lr=args.lr, betas=(0.9, 0.99))
@@ -89,10 +132,13 @@ def main():
         for pg in opt.param_groups:
             pg["lr"] = lr
         opt.zero_grad()
-        ls, rs, l1s = recon(vae, singles, g)
-        lf, rf, l1f = recon(vae, full, g)
-        lc, rc, l1c = recon(vae, cl, g)
-        loss = (8 * ls + lf + 2 * 5 * lc) / 19 + rs + rf + rc
+        fz = args.decoder_only
+        ls, rs, l1s = recon(vae, singles, g, fz)
+        lf, rf, l1f = recon(vae, full, g, fz)
+        lc, rc, l1c = recon(vae, cl, g, fz) if cl is not None else (0.0, 0.0, float("nan"))
+        loss = (N_SINGLE * ls + 4 * N_FULL * lf + N_CLIP * 5 * lc) / (N_SINGLE + 4 * N_FULL + 5 * N_CLIP)
+        if not fz:
+            loss = loss + rs + rf + rc
         loss.backward()
         torch.nn.utils.clip_grad_norm_([sd[k] for k in train_names], 1.0)
         opt.step()
@@ -100,10 +146,10 @@ def main():
         log.append([step, time.time() - t0, loss.item(), l1s, l1f, l1c])
         print("vae step %d t %.0fs loss %.4f l1 single %.4f full %.4f clip %.4f" % tuple(log[-1]), flush=True)
         if step % 10 == 0 or time.time() - t0 >= args.minutes * 60:
-            torch.save({"sd": {k: sd[k].detach() for k in train_names}, "opt": opt.state_dict(),
+            torch.save({"sd": {k: v.detach() for k, v in sd.items() if not k.startswith("latents_")}, "opt": opt.state_dict(),
                         "step": step, "log": log, "spent": time.time() - t0}, ck + ".tmp")
             os.replace(ck + ".tmp", ck)
-    with open(work("vae_log.json"), "w") as f:
+    with open(work("vae_dec_log.json" if args.decoder_only else "vae_log.json"), "w") as f:
         json.dump(log, f)
 
 
