@@ -70,7 +70,7 @@ def merge(n):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--clips", type=int, default=480)
+    ap.add_argument("--clips", type=int, default=400)
     ap.add_argument("--shard", type=int, default=0)
     ap.add_argument("--of", type=int, default=1)
     ap.add_argument("--merge", action="store_true")

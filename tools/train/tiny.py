@@ -19,7 +19,7 @@ import umt5
 import wan_dit as wd
 
 T5_CFG = dict(dim=128, num_heads=2, head_dim=64, ffn_dim=256, num_layers=2)
-DIT_CFG = dict(dim=128, ffn_dim=512, num_heads=1, num_layers=3)
+DIT_CFG = dict(dim=128, ffn_dim=256, num_heads=1, num_layers=3)
 EOS = 1
 
 

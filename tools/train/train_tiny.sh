@@ -10,9 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
 W=build/train-tiny
-VAE_MIN=${VAE_MIN:-30}
-DIT_MIN=${DIT_MIN:-45}
-CLIPS=${CLIPS:-480}
+VAE_MIN=${VAE_MIN:-18}
+DIT_MIN=${DIT_MIN:-35}
+CLIPS=${CLIPS:-400}
 mkdir -p "$W"
 export REEL_TINY_THREADS=1  # one thread per process: OpenMP crawls on a shared box
 t0=$(date +%s)
@@ -23,7 +23,7 @@ e0=$!
 $PY tools/train/encode_latents.py --clips "$CLIPS" --shard 1 --of 2 > "$W/enc1.log" 2>&1
 wait $e0
 $PY tools/train/encode_latents.py --clips "$CLIPS" --merge
-$PY tools/train/train_vae.py --decoder-only --minutes "$DIT_MIN" > "$W/vae_dec.log" 2>&1 &
+$PY tools/train/train_vae.py --decoder-only --fg-weight 5 --minutes "$DIT_MIN" > "$W/vae_dec.log" 2>&1 &
 d=$!
 $PY tools/train/train_dit.py --minutes "$DIT_MIN" --batch 16
 wait $d

@@ -8,8 +8,8 @@ framewise (framewise_init: a per-frame 2D autoencoder that repeats frames in tim
 the cheap single-frame steps teach every frame. Each step sees 8 random 32x32 crops of
 single frames and 2 full 64x64 frames (the causal VAE treats a lone frame as a first
 frame); every 3rd step adds one 5-frame 32x32 clip crop (so the temporal taps learn),
-all rendered on the fly by clips.py from per-step seeds. Loss: L1 + MSE
-on the unclamped decoder output, plus 1e-3 * mean(mu^2); the decoder sees mu + N(0,
+all rendered on the fly by clips.py from per-step seeds. Loss: L1 + MSE on the
+unclamped decoder output (foreground pixels weighted --fg-weight x), plus 1e-3 * mean(mu^2); the decoder sees mu + N(0,
 0.05^2) so it tolerates a denoiser's small errors. Runs for --minutes (resumable from
 build/train-tiny/vae_ckpt.pt); the latents_mean/std are set later by encode_latents.py.
 --decoder-only then continues with the encoder frozen (so the cached latents stay
@@ -78,7 +78,7 @@ def framewise_init(sd):
                 w[:, :, :2] = 0.0
 
 
-def recon(vae, x, g, frozen_encoder=False):
+def recon(vae, x, g, frozen_encoder=False, fg_weight=1.0):
     """Reconstruction loss terms of x through the VAE (latent noise from generator g)."""
     if frozen_encoder:
         with torch.no_grad():
@@ -88,7 +88,11 @@ def recon(vae, x, g, frozen_encoder=False):
     z = mu + 0.05 * torch.randn(mu.shape, generator=g)
     y = vae.dec_body(vae.cconv(z, "conv2", None), None)
     d = y - x
-    return d.abs().mean() + d.pow(2).mean(), 1e-3 * mu.pow(2).mean(), d.abs().mean().item()
+    # the shapes are a small share of the pixels: weight pixels off the image's median
+    # colour (the foreground) fg_weight x, so their colour is not traded for the background's
+    med = x.flatten(3).median(dim=3).values[..., None, None]
+    w = 1.0 + (fg_weight - 1.0) * ((x - med).abs().amax(dim=1, keepdim=True) > 0.1).float()
+    return (w * d.abs()).mean() + (w * d.pow(2)).mean(), 1e-3 * mu.pow(2).mean(), d.abs().mean().item()
 
 
 def main():
@@ -97,6 +101,8 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--decoder-only", action="store_true",
                     help="freeze the encoder (its latents are cached) and train the decoder on")
+    ap.add_argument("--fg-weight", type=float, default=1.0,
+                    help="loss weight of pixels off the image's median colour")
     args = ap.parse_args()
     threads()
     torch.manual_seed(0)
@@ -133,9 +139,10 @@ def main():
             pg["lr"] = lr
         opt.zero_grad()
         fz = args.decoder_only
-        ls, rs, l1s = recon(vae, singles, g, fz)
-        lf, rf, l1f = recon(vae, full, g, fz)
-        lc, rc, l1c = recon(vae, cl, g, fz) if cl is not None else (0.0, 0.0, float("nan"))
+        fw = args.fg_weight
+        ls, rs, l1s = recon(vae, singles, g, fz, fw)
+        lf, rf, l1f = recon(vae, full, g, fz, fw)
+        lc, rc, l1c = recon(vae, cl, g, fz, fw) if cl is not None else (0.0, 0.0, float("nan"))
         loss = (N_SINGLE * ls + 4 * N_FULL * lf + N_CLIP * 5 * lc) / (N_SINGLE + 4 * N_FULL + 5 * N_CLIP)
         if not fz:
             loss = loss + rs + rf + rc
