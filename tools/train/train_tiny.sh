@@ -11,20 +11,22 @@ cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
 W=build/train-tiny
 VAE_MIN=${VAE_MIN:-18}
-DIT_MIN=${DIT_MIN:-35}
+DEC_MIN=${DEC_MIN:-17}
+DIT_MIN=${DIT_MIN:-45}
 CLIPS=${CLIPS:-400}
 mkdir -p "$W"
 export REEL_TINY_THREADS=1  # one thread per process: OpenMP crawls on a shared box
 t0=$(date +%s)
 $PY tools/train/train_tokenizer.py
 $PY tools/train/train_vae.py --minutes "$VAE_MIN"
+# the decoder trains on (encoder frozen) while the latents are encoded and the DiT trains
+$PY tools/train/train_vae.py --decoder-only --fg-weight 5 --minutes "$DEC_MIN" > "$W/vae_dec.log" 2>&1 &
+d=$!
 $PY tools/train/encode_latents.py --clips "$CLIPS" --shard 0 --of 2 > "$W/enc0.log" 2>&1 &
 e0=$!
 $PY tools/train/encode_latents.py --clips "$CLIPS" --shard 1 --of 2 > "$W/enc1.log" 2>&1
 wait $e0
 $PY tools/train/encode_latents.py --clips "$CLIPS" --merge
-$PY tools/train/train_vae.py --decoder-only --fg-weight 5 --minutes "$DIT_MIN" > "$W/vae_dec.log" 2>&1 &
-d=$!
 $PY tools/train/train_dit.py --minutes "$DIT_MIN" --batch 16
 wait $d
 $PY tools/train/export.py
