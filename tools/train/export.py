@@ -20,12 +20,12 @@ import sentencepiece as spm
 import torch
 
 import clips
-import st
-import tiny
-import umt5
-import wan_dit as wd
-from common import FPS, FRAMES, H, MODEL_DIR, W, Z_DIM, FastVAE, clip_tensor, work
-from wan_vae import WanVAE
+from common import FPS, FRAMES, H, MODEL_DIR, W, FastVAE, clip_tensor, work  # first: sets the path
+import st  # noqa: E402
+import tiny  # noqa: E402
+import umt5  # noqa: E402
+import wan_dit as wd  # noqa: E402
+from wan_vae import WanVAE  # noqa: E402
 
 DEFAULTS = {"sampler": "unipc", "steps": 20, "shift": 3.0, "guidance": 4.0, "width": W,
             "height": H, "frames": FRAMES, "fps": FPS, "negative": ""}
