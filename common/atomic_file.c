@@ -6,6 +6,8 @@
  */
 #include "atomic_file.h"
 
+#include "crash.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -23,6 +25,7 @@ struct rf_atomic_file {
 
 static long long s_enospc_budget = -1;
 static int s_env_read;
+static const char *s_full_file; /* RF_INJECT_ENOSPC_FILE: the disk is "full" while it exists */
 
 void rf_atomic_file_inject_enospc(long long bytes)
 {
@@ -38,6 +41,14 @@ static void s_read_env(void)
     const char *v = getenv("RF_INJECT_ENOSPC_AFTER_BYTES");
     if (v && *v)
         s_enospc_budget = strtoll(v, NULL, 10);
+    const char *f = getenv("RF_INJECT_ENOSPC_FILE");
+    s_full_file = f && *f ? f : NULL;
+}
+
+int rf_atomic_file_full_injected(void)
+{
+    s_read_env();
+    return s_full_file && access(s_full_file, F_OK) == 0;
 }
 
 static int s_errno_error(rf_error *err, int e, const char *what, const char *path)
@@ -77,8 +88,11 @@ rf_atomic_file *rf_atomic_file_begin(const char *path, rf_error *err)
 int rf_atomic_file_write(rf_atomic_file *self, const void *data, size_t len, rf_error *err)
 {
     const char *p = data;
+    if (rf_atomic_file_full_injected())
+        return s_errno_error(err, ENOSPC, "writing", self->path);
+    size_t half = len / 2;
     while (len > 0) {
-        size_t chunk = len;
+        size_t chunk = len > half && half > 0 ? len - half : len;
         if (s_enospc_budget >= 0) {
             if (s_enospc_budget == 0)
                 return s_errno_error(err, ENOSPC, "writing", self->path);
@@ -95,6 +109,10 @@ int rf_atomic_file_write(rf_atomic_file *self, const void *data, size_t len, rf_
             s_enospc_budget -= w;
         p += w;
         len -= (size_t)w;
+        if (half > 0 && len <= half && len + (size_t)w > half) {
+            rf_crash_point("mid-blob-write"); /* half of the bytes are in the temp file */
+            half = 0;
+        }
     }
     return 0;
 }

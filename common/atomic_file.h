@@ -4,7 +4,8 @@
  * directory, so after a crash PATH holds either the old or the new contents, never a
  * mix. A full disk is reported as RF_ENOSPC naming the path, and the partial temp
  * file is removed. Tests can simulate a full disk (rf_atomic_file_inject_enospc, or
- * the environment variable RF_INJECT_ENOSPC_AFTER_BYTES).
+ * the environment variables RF_INJECT_ENOSPC_AFTER_BYTES and RF_INJECT_ENOSPC_FILE), and
+ * crash half-way through a write (RF_CRASH_AT=mid-blob-write:N, common/crash.h).
  */
 #ifndef RF_ATOMIC_FILE_H
 #define RF_ATOMIC_FILE_H
@@ -37,5 +38,9 @@ int rf_mkdirs(const char *dir, int mode, rf_error *err);
 /* Test hook: after `bytes` more bytes written through this module, writes fail with
  * ENOSPC; a negative value switches the fault off. */
 void rf_atomic_file_inject_enospc(long long bytes);
+/* Test hook: 1 while the file named by RF_INJECT_ENOSPC_FILE exists; every write through
+ * this module then fails with ENOSPC (and the coordinator's store refuses to commit), so a
+ * test can fill the "disk" and free it again. */
+int rf_atomic_file_full_injected(void);
 
 #endif

@@ -9,6 +9,8 @@
  */
 #include "coord.h"
 
+#include "atomic_file.h"
+#include "crash.h"
 #include "log.h"
 
 #include <errno.h>
@@ -29,24 +31,39 @@ int64_t c_now_ms(void)
 int c_commit(rf_coord *c)
 {
     rf_error err;
+    int open = rf_store_in_tx(c->store);
+    if (open)
+        rf_crash_point("before-commit");
+    if (c->need_reload) { /* this turn already lost a commit: nothing more becomes durable */
+        rf_store_rollback(c->store);
+        return RF_EIO;
+    }
     if (rf_store_commit(c->store, &err) == 0) {
-        if (c->paused) {
-            rf_log_kv(RF_LOG_INFO, "store", "store writable again; dispatch resumes", NULL);
-            c->paused = 0;
-        }
+        c->unacked |= open;
         return 0;
     }
     rf_store_rollback(c->store);
     if (!c->paused)
         rf_log_kv(RF_LOG_ERROR, "store", "commit failed; dispatch paused", "error=\"%s\"", err.msg);
     c->paused = 1;
+    c->need_reload = 1; /* memory holds transitions the store refused: reload at the turn's end */
+    c->next_probe_ms = c_now_ms() + 1000;
     snprintf(c->pause_reason, sizeof(c->pause_reason), "%s", err.msg);
     return err.code;
 }
 
 int c_send(rf_coord *c, void *sock, rf_wire_msg *msg)
 {
-    c_commit(c);
+    if (c_commit(c)) {
+        rf_log_kv(RF_LOG_WARN, sock == c->wsock ? "workers" : "api",
+                  "message not sent: its transition could not be committed", "kind=%s",
+                  rf_wire_kind_name(msg->env->kind_case));
+        return RF_EIO;
+    }
+    if (c->unacked) { /* durable now, and the peer does not know yet */
+        c->unacked = 0;
+        rf_crash_point("after-commit-before-ack");
+    }
     rf_error err;
     int rc = rf_wire_send(sock, msg, &err);
     if (!rc)
@@ -55,6 +72,63 @@ int c_send(rf_coord *c, void *sock, rf_wire_msg *msg)
         rf_log_kv(RF_LOG_WARN, sock == c->wsock ? "workers" : "api", "send failed",
                   "kind=%s error=\"%s\"", rf_wire_kind_name(msg->env->kind_case), err.msg);
     return rc;
+}
+
+/* After a refused commit: memory goes back to what the store holds. */
+static void s_reload_if_needed(rf_coord *c)
+{
+    if (!c->need_reload)
+        return;
+    rf_store_rollback(c->store);
+    c->need_reload = 0;
+    rf_error err;
+    if (c_jobs_reload(c, &err))
+        rf_log_kv(RF_LOG_ERROR, "store", "cannot reload the state after a refused commit",
+                  "error=\"%s\"", err.msg);
+    else
+        rf_log_kv(RF_LOG_WARN, "store", "state reloaded from the store after a refused commit",
+                  NULL);
+}
+
+/* While paused: is the store writable again? A small durable file and a committed
+ * counter; on success dispatch resumes and the work the pause held back goes on. */
+static void s_probe(rf_coord *c, int64_t now)
+{
+    if (!c->paused || now < c->next_probe_ms)
+        return;
+    c->next_probe_ms = now + 1000;
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/probe", rf_store_dir(c->store));
+    rf_error err;
+    uint64_t n = 0;
+    int rc = rf_atomic_write(path, "probe\n", 6, &err);
+    if (!rc)
+        rc = rf_store_begin(c->store, &err);
+    if (!rc)
+        rc = rf_store_next(c->store, "probe", &n, &err);
+    if (!rc)
+        rc = rf_store_commit(c->store, &err);
+    if (rc) {
+        rf_store_rollback(c->store);
+        snprintf(c->pause_reason, sizeof(c->pause_reason), "%s", err.msg);
+        return;
+    }
+    rf_log_kv(RF_LOG_INFO, "store", "store writable again; dispatch resumes", NULL);
+    c->paused = 0;
+    c->dirty = 1;
+    c_jobs_resume(c, now);
+}
+
+void c_store_failed(rf_coord *c, const rf_error *err)
+{
+    if (!c->paused)
+        rf_log_kv(RF_LOG_ERROR, "store", "store write failed; dispatch paused", "error=\"%s\"",
+                  err->msg);
+    rf_store_rollback(c->store);
+    c->paused = 1;
+    c->need_reload = 1;
+    c->next_probe_ms = c_now_ms() + 1000;
+    snprintf(c->pause_reason, sizeof(c->pause_reason), "%s", err->msg);
 }
 
 void c_reply_error(rf_coord *c, void *sock, const rf_wire_msg *to, int code, const char *text)
@@ -67,9 +141,13 @@ void c_reply_error(rf_coord *c, void *sock, const rf_wire_msg *to, int code, con
 
 static void s_event_send(rf_coord *c, c_job *job, int kind, const char *text)
 {
-    for (c_watch *wt = c->watches; wt; wt = wt->next) {
-        if (wt->job_id[0] && strcmp(wt->job_id, job->row.id) != 0)
+    int ended = kind == REELFARM__EVENT_KIND__EVENT_JOB_STATE && c_job_terminal(job);
+    for (c_watch **p = &c->watches; *p;) {
+        c_watch *wt = *p;
+        if (wt->job_id[0] && strcmp(wt->job_id, job->row.id) != 0) {
+            p = &wt->next;
             continue;
+        }
         Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
         Reelfarm__Event ev = REELFARM__EVENT__INIT;
         ev.seq = ++c->event_seq;
@@ -81,7 +159,7 @@ static void s_event_send(rf_coord *c, c_job *job, int kind, const char *text)
         ev.chunk_steps_total = c_job_steps_total(job);
         ev.segments_done = (uint32_t)job->done_segments;
         ev.segments_total = (uint32_t)job->plan->segment_count;
-        ev.eta_seconds = -1;
+        ev.rate = c_job_rate(job, &ev.eta_seconds);
         ev.text = (char *)(text ? text : "");
         env.reply_to = wt->request_id;
         env.kind_case = REELFARM__ENVELOPE__KIND_EVENT;
@@ -90,7 +168,16 @@ static void s_event_send(rf_coord *c, c_job *job, int kind, const char *text)
         memcpy(m.peer, wt->peer, wt->peer_len);
         m.peer_len = wt->peer_len;
         m.env = &env;
-        c_send(c, c->asock, &m);
+        int rc = c_send(c, c->asock, &m);
+        /* a watch ends with its job, or when its client is gone (ROUTER_MANDATORY) */
+        if (rc == RF_ENOTFOUND || (ended && wt->job_id[0])) {
+            rf_log_kv(RF_LOG_DEBUG, "api", "watch removed", "job=%s why=%s", job->row.id,
+                      rc == RF_ENOTFOUND ? "client gone" : "job ended");
+            *p = wt->next;
+            free(wt);
+            continue;
+        }
+        p = &wt->next;
     }
 }
 
@@ -222,6 +309,7 @@ static void s_drain_socket(rf_coord *c, void *sock)
             c_api_message(c, &msg);
         }
         rf_wire_msg_release(&msg);
+        s_reload_if_needed(c);
     }
 }
 
@@ -249,7 +337,11 @@ int rf_coord_run(rf_coord *c, rf_error *err)
         now = c_now_ms();
         c_ops_tick(c, now);
         c_workers_tick(c, now);
-        c_leases_tick(c, now);
+        s_reload_if_needed(c);
+        s_probe(c, now);
+        if (!c->paused)
+            c_leases_tick(c, now); /* a paused farm blames no worker for its own disk */
+        s_reload_if_needed(c);
         if (c->dirty && !c->paused) {
             c->dirty = 0;
             c_dispatch(c);
@@ -257,6 +349,8 @@ int rf_coord_run(rf_coord *c, rf_error *err)
             c->dirty = 0;
         }
         c_commit(c);
+        c->unacked = 0;
+        s_reload_if_needed(c);
     }
     rf_log_kv(RF_LOG_INFO, "coord", "coordinator stopping", NULL);
     return c_commit(c) ? rf_error_set(err, RF_EIO, "final commit failed: %s", c->pause_reason) : 0;
@@ -270,28 +364,9 @@ void rf_coord_destroy(rf_coord **pself)
     while (c->jobs) {
         c_job *j = c->jobs;
         c->jobs = j->next;
-        for (int i = 0; j->plan && i < j->plan->chunk_count; i++)
-            rf_chunk_state_destroy(&j->chunks[i].up);
-        for (int i = 0; j->plan && j->timelines && i < j->plan->timeline_count; i++) {
-            free(j->timelines[i].chunks);
-            free(j->timelines[i].windows);
-            rf_chunk_state_destroy(&j->timelines[i].latent);
-        }
-        for (int i = 0; i < j->ntasks; i++)
-            rf_store_task_clear(&j->tasks[i].row);
-        for (int i = 0; i < j->nprompts; i++)
-            free(j->prompts[i]);
-        free(j->prompts);
-        free(j->text);
-        free(j->tasks);
-        free(j->chunks);
-        free(j->timelines);
-        free(j->model_dir);
-        rf_spec_free(&j->spec);
-        rf_plan_destroy(&j->plan);
-        rf_store_job_clear(&j->row);
-        free(j);
+        c_job_free(j);
     }
+    free(c->lost);
     while (c->workers) {
         c_worker *w = c->workers;
         c->workers = w->next;

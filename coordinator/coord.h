@@ -93,6 +93,9 @@ typedef struct c_task {
     rf_store_task row;
     struct c_job *job;
     int steps_done; /* DENOISE progress of the current attempt */
+    int orphan;     /* RUNNING, but its worker (row.worker_name) has not said Hello since a
+                     * coordinator restart or a reconnect: adopted when it does and still
+                     * holds the chunk, requeued when its lease runs out first */
 } c_task;
 
 typedef struct c_chunk {
@@ -128,8 +131,11 @@ typedef struct c_job {
     c_chunk *chunks;
     c_timeline *timelines;
     int done_segments;
-    int64_t rate_t0_ms;
-    uint64_t rate_steps0;
+    int64_t rate_t0_ms; /* last progress event sent to watchers */
+    /* rate: chunk-steps done sampled about once a second over the last RATE_WINDOW samples */
+    int64_t rate_ms[16];
+    uint64_t rate_steps[16];
+    int rate_n, rate_head;
     struct c_job *next;
 } c_job;
 
@@ -155,9 +161,18 @@ struct rf_coord {
     rf_store *store;
     rf_wire_limits limits;
     volatile int stop;
-    int dirty;  /* something changed: run the dispatcher */
-    int paused; /* the store failed (e.g. disk full): no dispatch until it works again */
+    int dirty;             /* something changed: run the dispatcher */
+    int paused;            /* the store failed (e.g. disk full): no dispatch until it works again */
+    int unacked;           /* a commit wrote something no message has announced yet */
+    int need_reload;       /* a commit was refused this turn: memory is reloaded from the store */
+    int64_t next_probe_ms; /* while paused: next check whether the store is writable */
     char pause_reason[RF_ERROR_MSG_MAX];
+    int orphans; /* upper bound of orphaned attempts (c_task.orphan) */
+    struct c_lost {
+        char task_id[RF_STORE_ID_MAX];
+        uint64_t attempt;
+    } * lost; /* results the store refused: requeued (nobody blamed) when it works again */
+    int nlost, caplost;
     int64_t started_ms, next_beat_ms;
     uint64_t beat_seq, event_seq;
     c_worker *workers;
@@ -192,8 +207,12 @@ int c_ops_admit(rf_coord *c, const rf_job_spec *spec, rf_error *err);
 
 /* coord.c */
 int64_t c_now_ms(void);
-/* Commits the open transaction (no-op when none); on failure pauses dispatch and logs. */
+/* Commits the open transaction (no-op when none). On failure: rolls back, pauses dispatch,
+ * logs, and has the loop reload every job from the store before the next message, so
+ * memory never runs ahead of the store; nothing later in the same turn is committed. */
 int c_commit(rf_coord *c);
+/* A store write failed (disk full): same as a refused commit. */
+void c_store_failed(rf_coord *c, const rf_error *err);
 /* Sends msg on the worker or API socket after committing. Logs and returns nonzero on
  * failure (a vanished peer is not an error of the loop). */
 int c_send(rf_coord *c, void *sock, rf_wire_msg *msg);
@@ -218,6 +237,19 @@ void c_api_message(rf_coord *c, rf_wire_msg *msg);
 
 /* jobs.c */
 int c_jobs_load(rf_coord *c, rf_error *err);
+/* Replaces every in-memory job with what the store holds (after a refused commit), keeps
+ * running attempts on their live workers and the OverlapUps gathered for unfused rounds. */
+int c_jobs_reload(rf_coord *c, rf_error *err);
+/* The store works again: leases restart, held-back fusions run, refused results requeue. */
+void c_jobs_resume(rf_coord *c, int64_t now);
+void c_job_free(c_job *job);
+/* Hands the orphaned attempts of w's name to w when it still holds their chunks
+ * (Hello.resident), requeues the rest (nobody blamed). */
+void c_jobs_adopt(rf_coord *c, c_worker *w, const Reelfarm__Hello *h);
+/* Samples the job's chunk-steps for the rate (call when steps advance). */
+void c_job_rate_sample(c_job *job, int64_t now);
+/* Chunk-steps per second over the recent window (0 when unknown) and the ETA (-1). */
+double c_job_rate(const c_job *job, double *eta_seconds);
 c_job *c_job_find(rf_coord *c, const char *id);
 /* Validates and queues a spec; on refusal fills diags/err and returns nonzero. */
 int c_job_submit(rf_coord *c, const Reelfarm__Submit *req, rf_spec_diags *diags, char *job_id,
@@ -254,6 +286,8 @@ void c_on_overlap_up(rf_coord *c, c_worker *w, rf_wire_msg *msg);
 void c_on_checkpoint(rf_coord *c, c_worker *w, rf_wire_msg *msg);
 /* Loads the timeline's fused round from the store after a restart. */
 int c_rounds_restore(rf_coord *c, c_job *job, rf_error *err);
+/* Fuses every timeline whose OverlapUps are all in (after a pause). */
+void c_rounds_retry(rf_coord *c, c_job *job);
 /* The assembled final latent of a timeline (fused overlaps of the chunks' results). */
 rf_chunk_state *c_timeline_latent(rf_coord *c, c_job *job, int timeline, rf_error *err);
 

@@ -261,11 +261,16 @@ static int s_job_build(rf_coord *c, c_job *job, rf_error *err)
     return 0;
 }
 
-static void s_job_free(c_job *j)
+void c_job_free(c_job *j)
 {
+    if (!j)
+        return;
+    for (int i = 0; j->plan && j->chunks && i < j->plan->chunk_count; i++)
+        rf_chunk_state_destroy(&j->chunks[i].up);
     for (int i = 0; j->plan && i < j->plan->timeline_count && j->timelines; i++) {
         free(j->timelines[i].chunks);
         free(j->timelines[i].windows);
+        rf_chunk_state_destroy(&j->timelines[i].latent);
     }
     for (int i = 0; i < j->nprompts; i++)
         free(j->prompts[i]);
@@ -358,7 +363,7 @@ int c_job_submit(rf_coord *c, const Reelfarm__Submit *req, rf_spec_diags *diags,
     snprintf(job->row.id, sizeof(job->row.id), "validate");
     rc = s_job_build(c, job, err);
     if (rc || req->validate_only) {
-        s_job_free(job);
+        c_job_free(job);
         return rc;
     }
     uint64_t n = 0;
@@ -366,7 +371,7 @@ int c_job_submit(rf_coord *c, const Reelfarm__Submit *req, rf_spec_diags *diags,
     if (!rc)
         rc = rf_store_next(c->store, "job", &n, err);
     if (rc) {
-        s_job_free(job);
+        c_job_free(job);
         return rc;
     }
     /* ids were laid out under a placeholder: rebuild them under the real id */
@@ -396,7 +401,7 @@ int c_job_submit(rf_coord *c, const Reelfarm__Submit *req, rf_spec_diags *diags,
         rc = rf_store_chunk_put(c->store, &job->chunks[i].row, err);
     if (rc) {
         rf_store_rollback(c->store);
-        s_job_free(job);
+        c_job_free(job);
         return rc;
     }
     s_job_link(c, job);
@@ -416,11 +421,23 @@ typedef struct s_load {
     rf_coord *c;
     rf_error *err;
     int rc;
+    int reload; /* 1: after a refused commit (workers are connected), 0: at start */
+    c_job *job;
 } s_load;
+
+static c_worker *s_live(rf_coord *c, const char *id, const char *name)
+{
+    for (c_worker *w = c->workers; w; w = w->next)
+        if (strcmp(w->id, id) == 0 && strcmp(w->name, name) == 0)
+            return w;
+    return NULL;
+}
 
 static int s_task_row(void *ctx, const rf_store_task *row)
 {
-    c_job *job = ctx;
+    s_load *L = ctx;
+    c_job *job = L->job;
+    rf_coord *c = L->c;
     for (int i = 0; i < job->ntasks; i++) {
         c_task *t = &job->tasks[i];
         if (strcmp(t->row.id, row->id) != 0)
@@ -428,10 +445,24 @@ static int s_task_row(void *ctx, const rf_store_task *row)
         t->row = *row;
         t->row.failed_workers = row->failed_workers ? strdup(row->failed_workers) : NULL;
         t->row.error = row->error ? strdup(row->error) : NULL;
-        if (t->row.state == REELFARM__UNIT_STATE__UNIT_RUNNING) {
-            t->row.state = REELFARM__UNIT_STATE__UNIT_PENDING; /* its worker must say hello */
-            t->row.worker[0] = 0;
+        if (t->row.state == REELFARM__UNIT_STATE__UNIT_RUNNING && !c_job_terminal(job)) {
+            c_worker *w = s_live(c, t->row.worker, t->row.worker_name);
+            if (w) { /* a reload: the attempt still runs on its connected worker */
+                w->running++;
+            } else if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE && t->row.worker_name[0]) {
+                /* its worker probably still holds the chunk: wait for its Hello */
+                t->orphan = 1;
+                t->row.worker[0] = 0;
+                t->row.lease_deadline_ms = c_now_ms() + c->cfg.lease_ms;
+                c->orphans++;
+            } else {
+                t->row.state = REELFARM__UNIT_STATE__UNIT_PENDING; /* its worker must say hello */
+                t->row.worker[0] = 0;
+            }
         }
+        if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE &&
+            t->row.state == REELFARM__UNIT_STATE__UNIT_RUNNING)
+            t->steps_done = t->row.step_begin;
         if (t->row.kind == REELFARM__TASK_KIND__TASK_ENCODE_TEXT &&
             t->row.state == REELFARM__UNIT_STATE__UNIT_DONE && t->row.unit < job->nprompts)
             snprintf(job->text[t->row.unit], RF_HASH_HEX, "%s", t->row.result);
@@ -445,12 +476,16 @@ static int s_task_row(void *ctx, const rf_store_task *row)
 
 static int s_chunk_row(void *ctx, const rf_store_chunk *row)
 {
-    c_job *job = ctx;
+    s_load *L = ctx;
+    c_job *job = L->job;
     for (int i = 0; i < job->plan->chunk_count; i++) {
         c_chunk *ch = &job->chunks[i];
         if (ch->plan.timeline == row->timeline && ch->plan.index == row->index) {
             ch->row = *row;
-            ch->row.worker[0] = 0; /* no worker is known after a restart */
+            const c_task *t = ch->task;
+            if (!(t->row.state == REELFARM__UNIT_STATE__UNIT_RUNNING && !t->orphan &&
+                  strcmp(t->row.worker, row->worker) == 0))
+                ch->row.worker[0] = 0; /* no worker is known to hold it */
         }
     }
     return 0;
@@ -479,14 +514,15 @@ static int s_job_row(void *ctx, const rf_store_job *row)
                                    &job->model_dir, &err);
     if (!rc)
         rc = s_job_build(c, job, &err);
+    L->job = job;
     if (!rc)
-        rc = rf_store_task_each(c->store, job->row.id, s_task_row, job, &err);
+        rc = rf_store_task_each(c->store, job->row.id, s_task_row, L, &err);
     if (!rc)
-        rc = rf_store_chunk_each(c->store, job->row.id, s_chunk_row, job, &err);
+        rc = rf_store_chunk_each(c->store, job->row.id, s_chunk_row, L, &err);
     if (!rc)
         rc = c_rounds_restore(c, job, &err);
     if (rc && c_job_terminal(job)) {
-        s_job_free(job); /* a finished job whose model went away: nothing to resume */
+        c_job_free(job); /* a finished job whose model went away: nothing to resume */
         return 0;
     }
     s_job_link(c, job);
@@ -494,18 +530,163 @@ static int s_job_row(void *ctx, const rf_store_job *row)
         c_job_fail(c, job, err.msg);
         return 0;
     }
-    if (!c_job_terminal(job))
+    if (!c_job_terminal(job) && !L->reload)
         c_job_event(c, job, "info", "resumed after a coordinator restart");
     return 0;
 }
 
 int c_jobs_load(rf_coord *c, rf_error *err)
 {
-    s_load L = {c, err, 0};
+    s_load L = {c, err, 0, 0, NULL};
     int rc = rf_store_job_each(c->store, s_job_row, &L, err);
     if (rc || L.rc)
         return rc ? rc : L.rc;
     return c_commit(c);
+}
+
+int c_jobs_reload(rf_coord *c, rf_error *err)
+{
+    c_job *old = c->jobs;
+    c->jobs = NULL;
+    c->orphans = 0;
+    for (c_worker *w = c->workers; w; w = w->next)
+        w->running = 0;
+    s_load L = {c, err, 0, 1, NULL};
+    int rc = rf_store_job_each(c->store, s_job_row, &L, err);
+    if (!rc)
+        rc = L.rc;
+    for (c_job *o = old; o; o = o->next) {
+        c_job *n = c_job_find(c, o->row.id);
+        if (!n || c_job_terminal(n) || !o->plan || n->plan->chunk_count != o->plan->chunk_count)
+            continue;
+        memcpy(n->rate_ms, o->rate_ms, sizeof(n->rate_ms));
+        memcpy(n->rate_steps, o->rate_steps, sizeof(n->rate_steps));
+        n->rate_n = o->rate_n;
+        n->rate_head = o->rate_head;
+        for (int i = 0; i < o->plan->chunk_count; i++) {
+            c_chunk *oc = &o->chunks[i], *nc = &n->chunks[i];
+            if (nc->task->row.state != REELFARM__UNIT_STATE__UNIT_RUNNING ||
+                nc->task->row.attempt != oc->task->row.attempt)
+                continue;
+            nc->task->steps_done = oc->task->steps_done;
+            if (oc->up && oc->up_round > n->timelines[nc->plan.timeline].fused_round) {
+                nc->up = oc->up; /* gathered for a round the store has not fused yet */
+                nc->up_round = oc->up_round;
+                oc->up = NULL;
+            }
+        }
+    }
+    while (old) {
+        c_job *j = old;
+        old = j->next;
+        c_job_free(j);
+    }
+    c->dirty = 1;
+    return rc;
+}
+
+void c_jobs_resume(rf_coord *c, int64_t now)
+{
+    for (c_job *j = c->jobs; j; j = j->next) {
+        if (c_job_terminal(j))
+            continue;
+        for (int i = 0; i < j->ntasks; i++)
+            if (j->tasks[i].row.state == REELFARM__UNIT_STATE__UNIT_RUNNING)
+                j->tasks[i].row.lease_deadline_ms = now + c->cfg.lease_ms;
+        c_rounds_retry(c, j);
+    }
+    for (int i = 0; i < c->nlost; i++) {
+        c_task *t = c_task_find(c, c->lost[i].task_id);
+        if (t && t->row.state == REELFARM__UNIT_STATE__UNIT_RUNNING &&
+            t->row.attempt == c->lost[i].attempt && !c_job_terminal(t->job))
+            c_task_requeue(c, t, t->row.worker_name, "its result could not be stored (disk full)",
+                           0);
+    }
+    c->nlost = 0;
+}
+
+static int s_resident(const Reelfarm__Hello *h, const c_task *t)
+{
+    const c_chunk *ch = &t->job->chunks[t->row.unit];
+    for (size_t i = 0; i < h->n_resident; i++) {
+        const Reelfarm__ChunkKey *k = h->resident[i];
+        if (k && k->job_id && strcmp(k->job_id, t->job->row.id) == 0 &&
+            (int)k->timeline == ch->plan.timeline && (int)k->chunk == ch->plan.index)
+            return 1;
+    }
+    return 0;
+}
+
+void c_jobs_adopt(rf_coord *c, c_worker *w, const Reelfarm__Hello *h)
+{
+    if (c->orphans <= 0)
+        return;
+    int left = 0;
+    for (c_job *j = c->jobs; j; j = j->next) {
+        for (int i = 0; i < j->ntasks && !c_job_terminal(j); i++) {
+            c_task *t = &j->tasks[i];
+            if (!t->orphan)
+                continue;
+            if (t->row.state != REELFARM__UNIT_STATE__UNIT_RUNNING) {
+                t->orphan = 0;
+                continue;
+            }
+            if (strcmp(t->row.worker_name, w->name) != 0) {
+                left++;
+                continue;
+            }
+            t->orphan = 0;
+            if (!s_resident(h, t)) {
+                c_task_requeue(c, t, w->name, "its worker came back without the chunk's state", 0);
+                continue;
+            }
+            snprintf(t->row.worker, sizeof(t->row.worker), "%s", w->id);
+            t->row.lease_deadline_ms = c_now_ms() + c->cfg.lease_ms;
+            snprintf(j->chunks[t->row.unit].row.worker, RF_STORE_ID_MAX, "%s", w->id);
+            w->running++;
+            c_task_put(c, t);
+            rf_log_kv(RF_LOG_INFO, "sched", "attempt adopted by its returning worker",
+                      "task=%s attempt=%llu worker=%s", t->row.id,
+                      (unsigned long long)t->row.attempt, w->name);
+        }
+    }
+    c->orphans = left;
+}
+
+/* ---- rate and ETA ------------------------------------------------------------------ */
+
+#define RATE_SAMPLES 16
+
+void c_job_rate_sample(c_job *job, int64_t now)
+{
+    int last = (job->rate_head + RATE_SAMPLES - 1) % RATE_SAMPLES;
+    if (job->rate_n > 0 && now - job->rate_ms[last] < 1000)
+        return;
+    job->rate_ms[job->rate_head] = now;
+    job->rate_steps[job->rate_head] = c_job_steps_done(job);
+    job->rate_head = (job->rate_head + 1) % RATE_SAMPLES;
+    if (job->rate_n < RATE_SAMPLES)
+        job->rate_n++;
+}
+
+double c_job_rate(const c_job *job, double *eta_seconds)
+{
+    uint64_t done = c_job_steps_done(job), total = c_job_steps_total(job);
+    *eta_seconds = -1;
+    if (job->row.state == REELFARM__JOB_STATE__JOB_DONE) {
+        *eta_seconds = 0;
+        return 0;
+    }
+    if (c_job_terminal(job) || job->rate_n < 1)
+        return 0;
+    int first = (job->rate_head + RATE_SAMPLES - job->rate_n) % RATE_SAMPLES;
+    int64_t now = c_now_ms(), dt = now - job->rate_ms[first];
+    if (dt < 500 || done < job->rate_steps[first])
+        return 0;
+    double rate = (double)(done - job->rate_steps[first]) * 1000.0 / (double)dt;
+    if (rate > 0)
+        *eta_seconds = (double)(total - done) / rate;
+    return rate;
 }
 
 /* ---- transitions ------------------------------------------------------------------ */
@@ -634,7 +815,7 @@ void c_job_fill_info(const c_job *job, Reelfarm__JobInfo *info, int detail)
     info->chunk_steps_total = c_job_steps_total(job);
     info->segments_done = (uint32_t)job->done_segments;
     info->segments_total = (uint32_t)job->plan->segment_count;
-    info->eta_seconds = -1;
+    info->rate = c_job_rate(job, &info->eta_seconds);
     if (job->row.error && job->row.error[0]) {
         info->errors = malloc(sizeof(char *));
         if (info->errors) {

@@ -13,6 +13,7 @@
 #include "coord.h"
 
 #include "chunk_wire.h"
+#include "crash.h"
 #include "fusion.h"
 #include "log.h"
 
@@ -180,13 +181,17 @@ static void s_try_fuse(rf_coord *c, c_job *job, c_timeline *tl)
         c_job_fail(c, job, why);
         return;
     }
+    rf_crash_point("mid-fusion"); /* fused in memory, nothing of it stored */
     rc = s_store_round(c, job, tl, round, states, &err);
     if (rc) {
         free(states);
         rf_log_kv(RF_LOG_ERROR, "rounds", "cannot store a fused round",
                   "job=%s timeline=%d round=%d error=\"%s\"", job->row.id, tl->index, round,
                   err.msg);
-        return; /* the ups stay; the next OverlapUp or a retry fuses again */
+        /* the ups stay (a reload keeps them); c_rounds_retry fuses again when the store
+         * works. Fusion is deterministic, so fusing the same ups again gives the same round. */
+        c_store_failed(c, &err);
+        return;
     }
     tl->fused_round = round;
     c_ops_round_fused(c, tl);
@@ -198,7 +203,14 @@ static void s_try_fuse(rf_coord *c, c_job *job, c_timeline *tl)
     for (int k = 0; k < tl->nchunks; k++)
         rf_chunk_state_destroy(&tl->chunks[k]->up);
     free(states);
+    c_job_rate_sample(job, c_now_ms());
     c_job_notify(c, job, REELFARM__EVENT_KIND__EVENT_PROGRESS);
+}
+
+void c_rounds_retry(rf_coord *c, c_job *job)
+{
+    for (int t = 0; job->timelines && t < job->plan->timeline_count && !c_job_terminal(job); t++)
+        s_try_fuse(c, job, &job->timelines[t]);
 }
 
 void c_on_overlap_up(rf_coord *c, c_worker *w, rf_wire_msg *msg)
@@ -292,7 +304,10 @@ void c_on_checkpoint(rf_coord *c, c_worker *w, rf_wire_msg *msg)
     if (rc) {
         rf_log_kv(RF_LOG_WARN, "rounds", "checkpoint refused", "task=%s error=\"%s\"", t->row.id,
                   err.msg);
-        c_reply_error(c, c->wsock, msg, rc, err.msg);
+        if (rc == RF_ENOSPC || rc == RF_EIO)
+            c_store_failed(c, &err);
+        else
+            c_reply_error(c, c->wsock, msg, rc, err.msg);
         return;
     }
     t->row.lease_deadline_ms = c_now_ms() + c->cfg.lease_ms;

@@ -85,6 +85,21 @@ c_task *c_fence(rf_coord *c, c_worker *w, const char *task_id, uint64_t attempt,
     rf_log_kv(RF_LOG_WARN, "sched", "stale result dropped",
               "what=%s task=%s attempt=%llu current=%llu worker=%s", what, task_id ? task_id : "",
               (unsigned long long)attempt, t ? (unsigned long long)t->row.attempt : 0ull, w->name);
+    if (t && attempt != t->row.attempt && strcmp(what, "result") != 0) {
+        /* a superseded attempt still running there: stop it (docs/protocol.md CancelTask) */
+        Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+        Reelfarm__CancelTask ct = REELFARM__CANCEL_TASK__INIT;
+        ct.task_id = t->row.id;
+        ct.attempt = attempt;
+        ct.reason = "attempt superseded";
+        env.kind_case = REELFARM__ENVELOPE__KIND_CANCEL_TASK;
+        env.cancel_task = &ct;
+        rf_wire_msg m = {0};
+        memcpy(m.peer, w->peer, w->peer_len);
+        m.peer_len = w->peer_len;
+        m.env = &env;
+        c_send(c, c->wsock, &m);
+    }
     return NULL;
 }
 
@@ -174,6 +189,7 @@ void c_task_requeue(rf_coord *c, c_task *t, const char *worker, const char *why,
         job->chunks[t->row.unit].row.worker[0] = 0;
     t->row.state = REELFARM__UNIT_STATE__UNIT_PENDING;
     t->row.worker[0] = 0;
+    t->orphan = 0;
     if (counts) {
         t->row.failures++;
         if (!s_listed(t->row.failed_workers, worker))
@@ -430,8 +446,11 @@ static int s_assign(rf_coord *c, c_task *t, c_worker *w)
         t->row.attempt = attempt;
         t->row.state = REELFARM__UNIT_STATE__UNIT_RUNNING;
         snprintf(t->row.worker, sizeof(t->row.worker), "%s", w->id);
+        snprintf(t->row.worker_name, sizeof(t->row.worker_name), "%s", w->name);
+        t->row.step_begin = step_begin;
         t->row.lease_deadline_ms = c_now_ms() + c->cfg.lease_ms;
         t->steps_done = step_begin;
+        t->orphan = 0;
         if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE)
             snprintf(job->chunks[t->row.unit].row.worker, RF_STORE_ID_MAX, "%s", w->id);
         w->running++;
@@ -557,7 +576,10 @@ void c_leases_tick(rf_coord *c, int64_t now)
                 continue;
             c_worker *w = s_owner(c, t);
             char name[128];
-            snprintf(name, sizeof(name), "%s", w ? w->name : t->row.worker);
+            snprintf(name, sizeof(name), "%s",
+                     w                       ? w->name
+                     : t->row.worker_name[0] ? t->row.worker_name
+                                             : t->row.worker);
             rf_log_kv(RF_LOG_WARN, "sched", "lease expired", "task=%s attempt=%llu worker=%s",
                       t->row.id, (unsigned long long)t->row.attempt, name);
             if (w) {
@@ -594,6 +616,7 @@ void c_on_progress(rf_coord *c, c_worker *w, rf_wire_msg *msg)
     if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE && p->steps_done <= p->steps_total)
         t->steps_done = (int)p->steps_done;
     int64_t now = c_now_ms();
+    c_job_rate_sample(t->job, now);
     if (now - t->job->rate_t0_ms >= 250) {
         t->job->rate_t0_ms = now;
         c_job_notify(c, t->job, REELFARM__EVENT_KIND__EVENT_PROGRESS);
@@ -658,6 +681,24 @@ void c_on_result(rf_coord *c, c_worker *w, rf_wire_msg *msg)
     int rc = rf_store_begin(c->store, &err);
     if (!rc)
         rc = s_result_blob(c, t, msg, &err);
+    if (rc == RF_ENOSPC || rc == RF_EIO) {
+        /* the store refused it (disk full): nobody is blamed; the attempt is requeued when
+         * the store works again (c_jobs_resume) */
+        if (c->nlost == c->caplost) {
+            int cap = c->caplost ? c->caplost * 2 : 16;
+            void *p = realloc(c->lost, (size_t)cap * sizeof(*c->lost));
+            if (p) {
+                c->lost = p;
+                c->caplost = cap;
+            }
+        }
+        if (c->nlost < c->caplost) {
+            snprintf(c->lost[c->nlost].task_id, RF_STORE_ID_MAX, "%s", t->row.id);
+            c->lost[c->nlost++].attempt = t->row.attempt;
+        }
+        c_store_failed(c, &err);
+        return;
+    }
     if (rc) {
         w->tasks_failed++;
         c_ops_task_end(c, t, "failed", r->compute_seconds);
@@ -671,6 +712,7 @@ void c_on_result(rf_coord *c, c_worker *w, rf_wire_msg *msg)
     if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE)
         t->steps_done = t->job->spec->steps;
     c_task_put(c, t);
+    c_job_rate_sample(t->job, c_now_ms());
     rf_log_kv(RF_LOG_INFO, "sched", "task done", "task=%s attempt=%llu worker=%s seconds=%.3f",
               t->row.id, (unsigned long long)t->row.attempt, w->name, r->compute_seconds);
     c_job_notify(c, t->job, REELFARM__EVENT_KIND__EVENT_TASK);

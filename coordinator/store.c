@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define STMT_CACHE     64
 
 struct rf_store {
@@ -61,6 +61,9 @@ static const char *s_schema[] = {
     "DROP TABLE rounds;"
     "CREATE TABLE rounds(job_id TEXT NOT NULL, timeline INTEGER NOT NULL,"
     " round INTEGER NOT NULL, blob TEXT NOT NULL, PRIMARY KEY(job_id, timeline, round));",
+    /* version 3: the name of the worker holding an attempt, so that a restarted coordinator
+     * can hand the attempt back to that worker when it says Hello again */
+    "ALTER TABLE tasks ADD COLUMN worker_name TEXT;",
 };
 
 static int s_db_error(rf_store *self, rf_error *err, const char *what)
@@ -229,10 +232,22 @@ int rf_store_begin(rf_store *self, rf_error *err)
     return rc;
 }
 
+int rf_store_in_tx(const rf_store *self)
+{
+    return self->in_tx;
+}
+
 int rf_store_commit(rf_store *self, rf_error *err)
 {
     if (!self->in_tx)
         return 0;
+    if (rf_atomic_file_full_injected()) {
+        rf_store_rollback(self);
+        return rf_error_set(err, RF_ENOSPC,
+                            "disk full while committing in %s/state.db (injected): free space "
+                            "and retry",
+                            self->dir);
+    }
     int rc = s_exec(self, "COMMIT", err);
     if (rc) {
         rf_store_rollback(self);
@@ -390,8 +405,8 @@ int rf_store_task_put(rf_store *self, const rf_store_task *t, rf_error *err)
 {
     static const char *sql =
         "INSERT OR REPLACE INTO tasks(id, job_id, kind, unit, step_begin, step_end, state,"
-        " attempt, worker, lease_deadline_ms, failures, failed_workers, result, error)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+        " attempt, worker, lease_deadline_ms, failures, failed_workers, result, error, worker_name)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
     sqlite3_stmt *st = s_stmt(self, sql, err);
     if (!st)
         return err ? (int)err->code : RF_EIO;
@@ -409,12 +424,13 @@ int rf_store_task_put(rf_store *self, const rf_store_task *t, rf_error *err)
     s_bind_text(st, 12, t->failed_workers);
     s_bind_text(st, 13, t->result);
     s_bind_text(st, 14, t->error);
+    s_bind_text(st, 15, t->worker_name);
     return s_step_done(self, st, err, "writing a task");
 }
 
 #define TASK_COLS                                                           \
     "id, job_id, kind, unit, step_begin, step_end, state, attempt, worker," \
-    " lease_deadline_ms, failures, failed_workers, result, error"
+    " lease_deadline_ms, failures, failed_workers, result, error, worker_name"
 
 static void s_task_row(sqlite3_stmt *st, rf_store_task *t)
 {
@@ -433,6 +449,7 @@ static void s_task_row(sqlite3_stmt *st, rf_store_task *t)
     t->failed_workers = s_col_dup(st, 11);
     s_col_copy(st, 12, t->result, sizeof(t->result));
     t->error = s_col_dup(st, 13);
+    s_col_copy(st, 14, t->worker_name, sizeof(t->worker_name));
 }
 
 int rf_store_task_get(rf_store *self, const char *id, rf_store_task *out, rf_error *err)

@@ -32,6 +32,8 @@ const char *rf_store_dir(const rf_store *self);
 int rf_store_begin(rf_store *self, rf_error *err);
 int rf_store_commit(rf_store *self, rf_error *err);
 void rf_store_rollback(rf_store *self);
+/* 1 while a transaction is open (something waits for the next commit). */
+int rf_store_in_tx(const rf_store *self);
 
 /* A persistent counter (attempt ids, job numbers): returns the next value (from 1). */
 int rf_store_next(rf_store *self, const char *counter, uint64_t *out, rf_error *err);
@@ -71,6 +73,7 @@ typedef struct rf_store_task {
     char *failed_workers; /* comma-separated worker names that failed it */
     char result[RF_HASH_HEX];
     char *error;
+    char worker_name[128]; /* the name of that worker (survives a coordinator restart) */
 } rf_store_task;
 
 void rf_store_task_clear(rf_store_task *task);

@@ -124,6 +124,20 @@ static void s_hello(rf_coord *c, rf_wire_msg *msg)
         c_worker_lost(c, old, "said Hello again on the same socket");
     for (c_worker *o = c->workers; o; o = o->next)
         if (strcmp(o->name, h->name) == 0) {
+            /* its running chunks may come back with it (Hello.resident): orphan them */
+            for (c_job *j = c->jobs; j; j = j->next)
+                for (int i = 0; i < j->ntasks; i++) {
+                    c_task *t = &j->tasks[i];
+                    if (t->row.state == REELFARM__UNIT_STATE__UNIT_RUNNING &&
+                        t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE &&
+                        strcmp(t->row.worker, o->id) == 0) {
+                        t->row.worker[0] = 0;
+                        t->orphan = 1;
+                        c->orphans++;
+                        if (o->running > 0)
+                            o->running--;
+                    }
+                }
             c_worker_lost(c, o, "reconnected on a new socket");
             break;
         }
@@ -159,6 +173,7 @@ static void s_hello(rf_coord *c, rf_wire_msg *msg)
     w->connected_ms = w->last_seen_ms = c_now_ms();
     w->next = c->workers;
     c->workers = w;
+    c_jobs_adopt(c, w, h);
     rf_log_kv(RF_LOG_INFO, "workers", "worker joined",
               "worker=%s name=%s backend=%s models=%zu max_tasks=%u", w->id, w->name, w->backend,
               w->n_models, w->max_tasks);

@@ -46,7 +46,10 @@ typedef struct ftask {
     size_t seg_len;
     uint32_t frames;
     int64_t due_ms, next_progress;
+    int64_t finished_ms; /* DENOISE result sent at this time: kept a while for re-sending */
 } ftask;
+
+#define KEEP_FINISHED_MS 4000
 
 typedef struct fw {
     const rf_fake_worker_opts *o;
@@ -95,6 +98,22 @@ static int s_connect(fw *w)
     h.max_tasks = (uint32_t)(w->o->max_tasks > 0 ? w->o->max_tasks : MAX_TASKS);
     h.model_hashes = models;
     h.n_model_hashes = 1;
+    Reelfarm__ChunkKey keys[MAX_TASKS], *kp[MAX_TASKS];
+    size_t nk = 0;
+    for (int i = 0; i < MAX_TASKS; i++) {
+        const ftask *t = &w->t[i];
+        if (!t->used || t->kind != REELFARM__TASK_KIND__TASK_DENOISE || !t->st)
+            continue;
+        reelfarm__chunk_key__init(&keys[nk]);
+        keys[nk].job_id = (char *)t->job;
+        keys[nk].timeline = (uint32_t)t->timeline;
+        keys[nk].chunk = (uint32_t)t->chunk;
+        keys[nk].step = (uint32_t)t->step;
+        kp[nk] = &keys[nk];
+        nk++;
+    }
+    h.resident = kp;
+    h.n_resident = nk;
     env.kind_case = REELFARM__ENVELOPE__KIND_HELLO;
     env.hello = &h;
     return s_send(w, &env, NULL, 0);
@@ -287,7 +306,7 @@ static void s_result_denoise(fw *w, ftask *t)
     env.kind_case = REELFARM__ENVELOPE__KIND_RESULT;
     env.result = &r;
     s_send(w, &env, &b, 1);
-    s_drop(t);
+    t->finished_ms = s_now(); /* kept a while: re-sent if the coordinator restarts */
 }
 
 static void s_checkpoint(fw *w, ftask *t)
@@ -312,6 +331,36 @@ static void s_checkpoint(fw *w, ftask *t)
     free(cw);
 }
 
+/* The OverlapUp of `round`: the overlap frames of the current state (or its scalars). */
+static void s_send_up(fw *w, ftask *t, int round)
+{
+    rf_chunk_state *part = t->nov ? rf_chunk_state_extract(t->st, t->ov, t->nov, NULL) : NULL;
+    rf_chunk_wire *cw = malloc(sizeof(*cw));
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    Reelfarm__OverlapUp up = REELFARM__OVERLAP_UP__INIT;
+    if (part) {
+        rf_chunk_wire_from_state(cw, part, "", (uint32_t)t->step, (uint32_t)round, NULL);
+    } else { /* nothing overlaps: scalars only */
+        rf_chunk_state *bare = rf_chunk_state_new(t->st->window_start, t->st->window_len, NULL);
+        for (int i = 0; i < t->st->nscalars; i++)
+            bare->scalars[bare->nscalars++] = t->st->scalars[i];
+        rf_chunk_wire_from_state(cw, bare, "", (uint32_t)t->step, (uint32_t)round, NULL);
+        cw->msg.n_held = 0;
+        part = bare;
+    }
+    up.task_id = t->id;
+    up.attempt = t->attempt;
+    up.job_id = t->job;
+    up.timeline = (uint32_t)t->timeline;
+    up.chunk = (uint32_t)t->chunk;
+    up.state = &cw->msg;
+    env.kind_case = REELFARM__ENVELOPE__KIND_OVERLAP_UP;
+    env.overlap_up = &up;
+    s_send(w, &env, cw->blobs, cw->n_blobs);
+    free(cw);
+    rf_chunk_state_destroy(&part);
+}
+
 static void s_step(fw *w, ftask *t)
 {
     rf_cs_tensor *x = rf_chunk_state_tensor(t->st, "latent");
@@ -328,35 +377,13 @@ static void s_step(fw *w, ftask *t)
                                              0.001f * (float)(t->st->window_start + f));
             }
     t->step++;
+    if (w->o->steps_executed)
+        __atomic_fetch_add(w->o->steps_executed, 1, __ATOMIC_SEQ_CST);
     rf_chunk_state_set_i64(t->st, "step", t->step, NULL);
     s_progress(w, t);
     if (t->sync_every > 0 && t->step % t->sync_every == 0) {
         int round = t->step / t->sync_every;
-        rf_chunk_state *part = t->nov ? rf_chunk_state_extract(t->st, t->ov, t->nov, NULL) : NULL;
-        rf_chunk_wire *cw = malloc(sizeof(*cw));
-        Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
-        Reelfarm__OverlapUp up = REELFARM__OVERLAP_UP__INIT;
-        if (part) {
-            rf_chunk_wire_from_state(cw, part, "", (uint32_t)t->step, (uint32_t)round, NULL);
-        } else { /* nothing overlaps: scalars only */
-            rf_chunk_state *bare = rf_chunk_state_new(t->st->window_start, t->st->window_len, NULL);
-            for (int i = 0; i < t->st->nscalars; i++)
-                bare->scalars[bare->nscalars++] = t->st->scalars[i];
-            rf_chunk_wire_from_state(cw, bare, "", (uint32_t)t->step, (uint32_t)round, NULL);
-            cw->msg.n_held = 0;
-            part = bare;
-        }
-        up.task_id = t->id;
-        up.attempt = t->attempt;
-        up.job_id = t->job;
-        up.timeline = (uint32_t)t->timeline;
-        up.chunk = (uint32_t)t->chunk;
-        up.state = &cw->msg;
-        env.kind_case = REELFARM__ENVELOPE__KIND_OVERLAP_UP;
-        env.overlap_up = &up;
-        s_send(w, &env, cw->blobs, cw->n_blobs);
-        free(cw);
-        rf_chunk_state_destroy(&part);
+        s_send_up(w, t, round);
         t->waiting = round;
         if (w->o->crash_after_round > 0 && round == w->o->crash_after_round) {
             /* die while waiting for this round's OverlapDown, after what was sent so far left
@@ -375,7 +402,7 @@ static void s_on_down(fw *w, const rf_wire_msg *msg)
     const Reelfarm__OverlapDown *d = msg->env->overlap_down;
     for (int i = 0; i < MAX_TASKS; i++) {
         ftask *t = &w->t[i];
-        if (!t->used || strcmp(t->id, d->task_id) || t->attempt != d->attempt ||
+        if (!t->used || t->finished_ms || strcmp(t->id, d->task_id) || t->attempt != d->attempt ||
             t->waiting != (int)d->round)
             continue;
         rf_chunk_state *f = rf_chunk_wire_to_state(d->state, msg->blobs, msg->n_blobs, "", NULL);
@@ -415,12 +442,24 @@ static void s_on_message(fw *w, rf_wire_msg *msg)
     switch (e->kind_case) {
     case REELFARM__ENVELOPE__KIND_HELLO_ACK:
         w->hb_ms = e->hello_ack->heartbeat_ms ? (int)e->hello_ack->heartbeat_ms : 1000;
+        for (int i = 0; i < MAX_TASKS; i++) { /* what each task waits on, again */
+            ftask *t = &w->t[i];
+            if (!t->used || t->kind != REELFARM__TASK_KIND__TASK_DENOISE)
+                continue;
+            if (t->finished_ms) {
+                t->finished_ms = 0;
+                s_result_denoise(w, t);
+            } else if (t->waiting) {
+                s_send_up(w, t, t->waiting);
+            }
+        }
         break;
     case REELFARM__ENVELOPE__KIND_REFUSE:
         if (e->refuse->retry_after_ms == 0)
             exit(1);
+        /* the coordinator restarted or forgot us: keep the tasks, say Hello again */
         for (int i = 0; i < MAX_TASKS; i++)
-            if (w->t[i].used)
+            if (w->t[i].used && w->t[i].kind != REELFARM__TASK_KIND__TASK_DENOISE)
                 s_drop(&w->t[i]);
         usleep(100000);
         s_connect(w);
@@ -428,7 +467,8 @@ static void s_on_message(fw *w, rf_wire_msg *msg)
     case REELFARM__ENVELOPE__KIND_DRAIN: w->draining = 1; break;
     case REELFARM__ENVELOPE__KIND_CANCEL_TASK:
         for (int i = 0; i < MAX_TASKS; i++)
-            if (w->t[i].used && strcmp(w->t[i].id, e->cancel_task->task_id) == 0 &&
+            if (w->t[i].used && !w->t[i].finished_ms &&
+                strcmp(w->t[i].id, e->cancel_task->task_id) == 0 &&
                 w->t[i].attempt == e->cancel_task->attempt &&
                 !(w->o->hang_decode_ms > 0 && w->t[i].kind == REELFARM__TASK_KIND__TASK_DECODE))
                 s_drop(&w->t[i]);
@@ -477,6 +517,11 @@ int rf_fake_worker_run(const rf_fake_worker_opts *o)
             ftask *t = &w->t[i];
             if (!t->used)
                 continue;
+            if (t->finished_ms) {
+                if (now - t->finished_ms > KEEP_FINISHED_MS)
+                    s_drop(t);
+                continue;
+            }
             busy = 1;
             if (t->kind == REELFARM__TASK_KIND__TASK_DENOISE && !t->waiting)
                 runnable = 1;
@@ -515,7 +560,8 @@ int rf_fake_worker_run(const rf_fake_worker_opts *o)
         }
         for (int k = 0; k < MAX_TASKS; k++) {
             ftask *t = &w->t[(w->rr + k) % MAX_TASKS];
-            if (t->used && t->kind == REELFARM__TASK_KIND__TASK_DENOISE && !t->waiting) {
+            if (t->used && !t->finished_ms && t->kind == REELFARM__TASK_KIND__TASK_DENOISE &&
+                !t->waiting) {
                 w->rr = (w->rr + k + 1) % MAX_TASKS;
                 if (t->step >= t->step_end)
                     s_result_denoise(w, t);

@@ -8,6 +8,10 @@
  * it is a pure function of the task's inputs, so a job's outputs are bit-identical
  * whichever fake workers ran it. Faults for tests: crash (SIGKILL itself) after sending
  * a given round, drain itself after a round, sit on DECODE tasks without progress.
+ * When the coordinator says it does not know the worker (it restarted), the worker keeps
+ * its tasks, says Hello on a new socket with its chunk states as `resident`, and re-sends
+ * the OverlapUp each waiting chunk is waiting on and the DENOISE results of the last few
+ * seconds (docs/protocol.md: the fence decides whether they still count).
  * Runs in a forked child process; never touches the parent's ZeroMQ context.
  */
 #ifndef RF_FAKE_WORKER_H
@@ -25,6 +29,7 @@ typedef struct rf_fake_worker_opts {
     int drain_after_round;  /* > 0: drain itself (as on SIGTERM) after that round */
     int hang_decode_ms;     /* > 0: hold each DECODE result this long, without Progress,
                             * deaf to CancelTask (a hung kernel) */
+    long *steps_executed;   /* when set (shared memory): incremented for every DENOISE step */
 } rf_fake_worker_opts;
 
 /* Forks a child running the worker until drained or killed; returns its pid (-1 on
