@@ -81,7 +81,7 @@ static void s_reload_if_needed(rf_coord *c)
         return;
     rf_store_rollback(c->store);
     c->need_reload = 0;
-    rf_error err;
+    rf_error err = {0};
     if (c_jobs_reload(c, &err))
         rf_log_kv(RF_LOG_ERROR, "store", "cannot reload the state after a refused commit",
                   "error=\"%s\"", err.msg);
