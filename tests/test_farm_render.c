@@ -8,6 +8,8 @@
  */
 #include "rf_test.h"
 #include "support/proc.h"
+#include "support/tiny_model.h"
+#include "video.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -24,18 +26,18 @@ static const char *s_model_dir(void)
     return path;
 }
 
-/* Renders spec text with reelctl render --json; returns the parsed JSON summary. */
-static json_t *s_render(const char *name, const char *spec_text)
+/* Renders spec text with reelctl render --json on `workers` CPU workers, models looked up
+ * in models_dir; returns the parsed JSON summary. */
+static json_t *s_render_with(const char *name, const char *spec_text, const char *models_dir,
+                             const char *workers)
 {
     char spec[512], out[512], bin[1024];
     snprintf(spec, sizeof(spec), "%s/%s.yaml", rf_test_tmpdir(), name);
     snprintf(out, sizeof(out), "%s/%s.mkv", rf_test_tmpdir(), name);
     RF_CHECK_EQ_INT(rf_test_write_file(spec, spec_text, strlen(spec_text)), 0);
     rf_proc_bin(bin, sizeof(bin), "reelctl");
-    char models[1100];
-    snprintf(models, sizeof(models), "%s/models", RF_SOURCE_DIR);
-    const char *argv[] = {bin, "--json",    "render", spec,       "-o",   out, "--workers",
-                          "2", "--threads", "1",      "--models", models, NULL};
+    const char *argv[] = {bin,     "--json",    "render", spec,       "-o",       out, "--workers",
+                          workers, "--threads", "1",      "--models", models_dir, NULL};
     rf_error err;
     rf_proc *p = rf_proc_start(argv, NULL, &err);
     RF_CHECK_MSG(p, "%s", err.msg);
@@ -54,8 +56,68 @@ static json_t *s_render(const char *name, const char *spec_text)
     return j;
 }
 
+static json_t *s_render(const char *name, const char *spec_text)
+{
+    char models[1100];
+    snprintf(models, sizeof(models), "%s/models", RF_SOURCE_DIR);
+    return s_render_with(name, spec_text, models, "2");
+}
+
+/* Decodes every frame of a video into one malloc'd buffer (caller frees). */
+static uint8_t *s_frames(const char *path, int64_t *n, size_t *bytes)
+{
+    rf_error err;
+    rf_video_reader *r = rf_video_reader_open(path, 0, 0, &err);
+    RF_CHECK_MSG(r, "%s", err.msg);
+    size_t fb = (size_t)rf_video_reader_width(r) * (size_t)rf_video_reader_height(r) * 3;
+    uint8_t *all = NULL;
+    *n = 0;
+    for (;;) {
+        uint8_t *p = realloc(all, fb * (size_t)(*n + 1));
+        RF_CHECK(p);
+        all = p;
+        int got = 0;
+        RF_CHECK_EQ_INT(rf_video_reader_read_u8(r, all + fb * (size_t)*n, &got, &err), 0);
+        if (!got)
+            break;
+        (*n)++;
+    }
+    rf_video_reader_close(&r);
+    *bytes = fb * (size_t)*n;
+    return all;
+}
+
+RF_TEST(engine_workers_render_the_same_film_on_one_or_two_workers)
+{
+    char model[1024];
+    RF_CHECK(rf_test_tiny_model(model, sizeof(model)));
+    const char *text = "name: %s\nmodel: tiny-model\nwidth: 32\nheight: 32\nseed: 4\nsteps: 3\n"
+                       "chunk:\n  frames: 9\n  overlap: 4\n"
+                       "shots:\n  - prompt: a red circle\n    frames: 21\n"
+                       "  - prompt: a blue square\n    frames: 10\n    transition: cut\n"
+                       "output:\n  codec: ffv1\n";
+    char spec[1024];
+    snprintf(spec, sizeof(spec), text, "one");
+    json_t *a = s_render_with("one", spec, rf_test_tmpdir(), "1");
+    snprintf(spec, sizeof(spec), text, "two");
+    json_t *b = s_render_with("two", spec, rf_test_tmpdir(), "2");
+    RF_CHECK_EQ_INT(json_integer_value(json_object_get(a, "frames")), 31);
+    int64_t na, nb;
+    size_t la, lb;
+    uint8_t *fa = s_frames(json_string_value(json_object_get(a, "output")), &na, &la);
+    uint8_t *fb = s_frames(json_string_value(json_object_get(b, "output")), &nb, &lb);
+    RF_CHECK_EQ_INT(na, 31);
+    RF_CHECK_EQ_INT(nb, 31);
+    RF_CHECK_MSG(la == lb && memcmp(fa, fb, la) == 0,
+                 "the film differs between 1 and 2 workers (lossless ffv1)");
+    free(fa);
+    free(fb);
+    json_decref(a);
+    json_decref(b);
+}
+
 static const char *s_spec =
-    "name: %s\nmodel: reel-tiny\nseed: 5\nsteps: 8\nmode: %s\n"
+    "name: %s\nmodel: reel-tiny\nwidth: 64\nheight: 64\nseed: 5\nsteps: 8\nmode: %s\n"
     "chunk:\n  frames: 33\n  overlap: 16\n"
     "shots:\n  - prompt: a red circle moves to the right on a black background\n"
     "    frames: 97\n"
@@ -81,7 +143,7 @@ RF_TEST(lockstep_seams_stay_invisible)
 RF_TEST(cut_lands_on_the_exact_frame)
 {
     s_model_dir();
-    const char *text = "name: cut\nmodel: reel-tiny\nseed: 9\nsteps: 4\n"
+    const char *text = "name: cut\nmodel: reel-tiny\nwidth: 64\nheight: 64\nseed: 9\nsteps: 4\n"
                        "shots:\n  - prompt: a red circle moves to the right on a black background\n"
                        "    frames: 23\n"
                        "  - prompt: a yellow star moves to the left on a gray background\n"

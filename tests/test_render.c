@@ -1,12 +1,14 @@
 /* test_render.c - `reelfarm-engine render` makes a playable file in every codec.
  *
- * Renders a short clip with the bundled demo model (models/reel-tiny: the real
- * tokenizer -> umT5 -> DiT + sampler -> VAE -> encoder path) and checks each file with
+ * Renders a short clip with a tiny random model folder (tests/support/tiny_model: the
+ * real tokenizer -> umT5 -> DiT + sampler -> VAE -> encoder path, noise for pictures)
+ * and checks each file with
  * ffprobe: codec, size and frame count. Also the errors a user meets first: a model
  * folder that is missing a piece, frames that are not 4n+1, an unknown extension.
  */
 #include "rf_test.h"
 #include "support/proc.h"
+#include "support/tiny_model.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,10 +17,7 @@
 static const char *s_model(void)
 {
     static char path[1024];
-    snprintf(path, sizeof(path), "%s/models/reel-tiny", RF_SOURCE_DIR);
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-        RF_SKIP("models/reel-tiny is not in this tree");
+    RF_CHECK_MSG(rf_test_tiny_model(path, sizeof(path)), "cannot make the tiny model folder");
     return path;
 }
 
@@ -111,10 +110,13 @@ RF_TEST(renders_every_codec_playable)
     RF_CHECK_MSG(strncmp(probe, "hevc", 4) == 0, "h265: ffprobe says %s", probe);
     rf_test_path(out, sizeof(out), "frames");
     s_render(model, out, "5");
-    char first[600];
-    snprintf(first, sizeof(first), "%s/frame_000005.png", out);
-    s_probe(first, probe, sizeof(probe));
+    char last[600];
+    snprintf(last, sizeof(last), "%s/frame_000004.png", out); /* 5 frames: 000000..000004 */
+    s_probe(last, probe, sizeof(probe));
     RF_CHECK_MSG(strncmp(probe, "png", 3) == 0, "png sequence: %s", probe);
+    snprintf(last, sizeof(last), "%s/frame_000005.png", out);
+    struct stat sb;
+    RF_CHECK_MSG(stat(last, &sb) != 0, "png sequence has more than 5 frames");
     rf_test_path(out, sizeof(out), "still.png");
     s_render(model, out, "1");
     s_probe(out, probe, sizeof(probe));
