@@ -198,6 +198,7 @@ RF_TEST(forms_are_detected_and_dims_inferred)
 typedef struct {
     const char *skip;    /* tensor left out */
     const char *reshape; /* tensor written with its first dim halved */
+    const char *retype;  /* tensor written with dtype I32 (same bytes) */
     const char *config;  /* config.json text, or NULL to copy the original */
 } s_damage;
 
@@ -219,7 +220,8 @@ static void s_write_damaged(const char *dst, const s_damage *dm)
         memcpy(shape, t->shape, sizeof(shape));
         if (dm->reshape && !strcmp(t->name, dm->reshape))
             shape[0] /= 2; /* the data is longer than needed; the writer copies what fits */
-        RF_CHECK(rf_st_writer_add(w, t->name, t->dtype, t->ndim, shape, t->data, &err) == 0);
+        rf_dtype dt = dm->retype && !strcmp(t->name, dm->retype) ? RF_DTYPE_I32 : t->dtype;
+        RF_CHECK(rf_st_writer_add(w, t->name, dt, t->ndim, shape, t->data, &err) == 0);
     }
     snprintf(path, sizeof(path), "%s/diffusion_pytorch_model.safetensors", dst);
     RF_CHECK_MSG(rf_st_writer_write(w, path, &err) == 0, "%s", err.msg);
@@ -259,12 +261,12 @@ static const char *s_load_error(const char *name, const s_damage *dm, rf_error *
 RF_TEST(bad_weights_name_the_tensor_and_both_shapes)
 {
     rf_error err = {0};
-    s_damage missing = {"blocks.1.cross_attn.norm_k.weight", NULL, NULL};
+    s_damage missing = {"blocks.1.cross_attn.norm_k.weight", NULL, NULL, NULL};
     s_load_error("missing", &missing, &err);
     RF_CHECK(err.code == RF_ENOTFOUND);
     RF_CHECK_CONTAINS(err.msg, "blocks.1.cross_attn.norm_k.weight");
 
-    s_damage shape = {NULL, "blocks.0.ffn.0.weight", NULL};
+    s_damage shape = {NULL, "blocks.0.ffn.0.weight", NULL, NULL};
     s_load_error("shape", &shape, &err);
     RF_CHECK_EQ_INT(err.code, RF_ESHAPE);
     RF_CHECK_CONTAINS(err.msg, "blocks.0.ffn.0.weight");
@@ -272,24 +274,30 @@ RF_TEST(bad_weights_name_the_tensor_and_both_shapes)
     RF_CHECK_CONTAINS(err.msg, "256");
 
     /* config contradicting the weights: wrong dim, too few and too many layers */
-    s_damage dim = {NULL, NULL, CFG(384, 3, 2)};
+    s_damage dtype = {NULL, NULL, "blocks.1.self_attn.o.weight", NULL};
+    s_load_error("dtype", &dtype, &err);
+    RF_CHECK_EQ_INT(err.code, RF_ESHAPE);
+    RF_CHECK_CONTAINS(err.msg, "blocks.1.self_attn.o.weight");
+    RF_CHECK_CONTAINS(err.msg, "I32");
+
+    s_damage dim = {NULL, NULL, NULL, CFG(384, 3, 2)};
     s_load_error("cfgdim", &dim, &err);
     RF_CHECK_EQ_INT(err.code, RF_ESHAPE);
     RF_CHECK_CONTAINS(err.msg, "patch_embedding.weight");
     RF_CHECK_CONTAINS(err.msg, "384");
-    s_damage fewer = {NULL, NULL, CFG(256, 2, 1)};
+    s_damage fewer = {NULL, NULL, NULL, CFG(256, 2, 1)};
     s_load_error("cfgfewer", &fewer, &err);
     RF_CHECK_CONTAINS(err.msg, "blocks.1.modulation");
-    s_damage more = {NULL, NULL, CFG(256, 2, 3)};
+    s_damage more = {NULL, NULL, NULL, CFG(256, 2, 3)};
     s_load_error("cfgmore", &more, &err);
     RF_CHECK_EQ_INT(err.code, RF_ENOTFOUND);
     RF_CHECK_CONTAINS(err.msg, "blocks.2.");
-    s_damage i2v = {NULL, NULL,
+    s_damage i2v = {NULL, NULL, NULL,
                     "{\"dim\": 256, \"ffn_dim\": 512, \"num_heads\": 2, \"num_layers\": 2, "
                     "\"model_type\": \"i2v\"}"};
     s_load_error("i2v", &i2v, &err);
     RF_CHECK_EQ_INT(err.code, RF_EUNSUPPORTED);
-    s_damage junk = {NULL, NULL, "{\"dim\": 256,"};
+    s_damage junk = {NULL, NULL, NULL, "{\"dim\": 256,"};
     s_load_error("junk", &junk, &err);
     RF_CHECK_CONTAINS(err.msg, "config.json");
 }

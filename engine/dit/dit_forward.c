@@ -152,12 +152,6 @@ static rf_tensor s_view3(const rf_tensor *t, int64_t a, int64_t b, int64_t c)
     return rf_tensor_view(t, 3, sh);
 }
 
-static rf_tensor s_view4(const rf_tensor *t, int64_t a, int64_t b, int64_t c, int64_t e)
-{
-    int64_t sh[4] = {a, b, c, e};
-    return rf_tensor_view(t, 4, sh);
-}
-
 static int s_linear(rf_dit *d, rf_tensor *y, const rf_tensor *x, const rf_dit_lin *l, rf_error *err)
 {
     return rf_op_linear(d->be, y, x, &l->w, l->b.data ? &l->b : NULL, d->arena, err);
@@ -190,7 +184,7 @@ static int s_forward(rf_dit *d, int64_t B, int64_t F, int64_t H, int64_t W, cons
                             (long long)B, (long long)c->in_dim, (long long)F, (long long)H,
                             (long long)W, (long long)pt, (long long)ph, (long long)pw);
     int64_t gf = F / pt, gh = H / ph, gw = W / pw, T = gf * gh * gw;
-    int64_t dim = c->dim, Lt = c->text_len, hl = d->heads_l, dh = c->head_dim;
+    int64_t dim = c->dim, Lt = c->text_len, dh = c->head_dim;
     float eps = (float)c->eps;
     if (!d->arena || B > d->max_batch || T > d->max_tokens)
         return rf_error_set(err, RF_EINVAL,
@@ -260,7 +254,6 @@ static int s_forward(rf_dit *d, int64_t B, int64_t F, int64_t H, int64_t W, cons
     rf_tensor q3 = s_view3(&A.q, B, T, d->dim_l), k3 = s_view3(&A.k, B, T, d->dim_l);
     rf_tensor v3 = s_view3(&A.v, B, T, d->dim_l), a3 = s_view3(&A.a, B, T, d->dim_l);
     rf_tensor ck3 = s_view3(&A.ck, B, Lt, d->dim_l), cv3 = s_view3(&A.cv, B, Lt, d->dim_l);
-    (void)hl;
     for (int64_t l = 0; l < c->num_layers; l++) {
         const rf_dit_block *bl = &d->blocks[l];
         /* 1. modulation vectors m0..m5 = block table + e0 */
@@ -318,7 +311,6 @@ static int s_forward(rf_dit *d, int64_t B, int64_t F, int64_t H, int64_t W, cons
     if (v)
         CK(rf_tensor_download(be, &vo5, v, rf_tensor_nbytes(&vo5), err));
     rf_arena_reset(d->arena, mark);
-    (void)s_view4;
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "cpu/cpu.h"
 #include "dit/dit_tp.h"
 #include "ops.h"
+#include "safetensors.h"
 
 #include <cblas.h>
 #include <stdio.h>
@@ -65,6 +66,37 @@ static double s_time_forward(rf_dit_tp *g, const float *x, const float *t, const
         best = s < best ? s : best;
     }
     return best;
+}
+
+/* Writes a copy of the model at src with its matrices in BF16 into dst; 0 on success. */
+static int s_write_bf16(const char *src, const char *dst)
+{
+    char path[600], cmd[1400];
+    rf_error err = {0};
+    snprintf(path, sizeof(path), "%s/diffusion_pytorch_model.safetensors", src);
+    rf_safetensors *st = rf_st_open(path, &err);
+    rf_st_writer *w = rf_st_writer_new();
+    int rc = !st || !w;
+    for (size_t i = 0; !rc && i < rf_st_count(st); i++) {
+        const rf_st_tensor *t = rf_st_at(st, i);
+        size_t n = rf_st_numel(t);
+        if (t->ndim == 2 && t->dtype == RF_DTYPE_F32) {
+            uint16_t *h = malloc(n * 2 + 2);
+            for (size_t j = 0; h && j < n; j++)
+                h[j] = rf_f32_to_bf16(((const float *)t->data)[j]);
+            rc = !h || rf_st_writer_add(w, t->name, RF_DTYPE_BF16, t->ndim, t->shape, h, &err);
+            free(h);
+        } else {
+            rc = rf_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data, &err);
+        }
+    }
+    snprintf(cmd, sizeof(cmd), "mkdir -p %s && cp %s/config.json %s/", dst, src, dst);
+    snprintf(path, sizeof(path), "%s/diffusion_pytorch_model.safetensors", dst);
+    if (!rc)
+        rc = system(cmd) != 0 || rf_st_writer_write(w, path, &err);
+    rf_st_writer_destroy(&w);
+    rf_st_destroy(&st);
+    return rc;
 }
 
 static double s_sgemm_pool(int threads)
@@ -184,6 +216,18 @@ int main(int argc, char **argv)
         tp2_s = s_time_forward(g2, x, &t, ctx, v, &err);
     rf_dit_tp_destroy(&g2);
 
+    char model16[300];
+    double bf16_s = -1;
+    snprintf(model16, sizeof(model16), "%s_bf16", model);
+    if (s_write_bf16(model, model16) == 0) {
+        rf_dit_tp *g3 = rf_dit_tp_load(model16, 1, threads, &err);
+        if (g3 && !rf_dit_tp_reserve(g3, 1, 2048, &err))
+            bf16_s = s_time_forward(g3, x, &t, ctx, v, &err);
+        rf_dit_tp_destroy(&g3);
+    }
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", model16);
+    (void)!system(cmd);
+
     double peak_pool = s_sgemm_pool(threads), peak_blas = s_sgemm_openblas(threads);
     double peak = peak_pool > peak_blas ? peak_pool : peak_blas;
     double c_gf = flops / c_s / 1e9;
@@ -200,6 +244,8 @@ int main(int argc, char **argv)
     printf(
         "torch_forward_s=%.4f torch_gflops=%.1f torch_matmul_gflops=%.1f c_vs_torch_speedup=%.2f\n",
         torch_s, torch_gf, torch_mm, torch_s / c_s);
+    if (bf16_s > 0)
+        printf("bf16_weights_forward_s=%.4f bf16_over_f32_time=%.2f\n", bf16_s, bf16_s / c_s);
     if (tp2_s > 0)
         printf("tp2_forward_s=%.4f tp1_forward_s=%.4f tp2_over_tp1_time=%.2f (same %d threads in "
                "total)\n",
