@@ -8,7 +8,12 @@
 #   make check-style  clang-format (check mode) + cppcheck;  make format  applies clang-format
 #
 # Variables: NO_DEPS=1 (never run deploy/install-deps.sh), CUDA=auto|on|off, V=1 (echo commands),
-#   CUDA_HOME, CUDA_LIBDIR, NCCL_INC (where the toolkit, its libraries and nccl.h are), NVCCFLAGS.
+#   CUDA_HOME, CUDA_LIBDIR, NCCL_INC (where the toolkit, its libraries and nccl.h are),
+#   NVCCFLAGS, CUDA_ARCH (the -gencode list), PKG_CFLAGS/PKG_LIBS (replace pkg-config).
+#
+#   make gpu-deps     fetch the Debian packages a GPU machine lacks into vendor-debs/
+#   make gpu-check    on a GPU machine: build with them, check every CUDA op and the DiT
+#                     against the CPU, benchmark the 1.3B DiT beside PyTorch (tools/gpu/)
 #
 # Source layout rules (new files need no Makefile edit):
 #   common/ kernels/ kernels/cpu/ engine/ worker/ coordinator/ cli/  -> one static library each
@@ -32,7 +37,7 @@ Q := $(if $(V),,@)
 PKGS := libzmq libprotobuf-c yaml-0.1 jansson libxxhash libsodium libcurl sqlite3 \
         libavcodec libavformat libavutil libswscale libmicrohttpd openblas
 
-NODEPS_GOALS := deps format check-style clean help
+NODEPS_GOALS := deps format check-style clean help gpu-check gpu-deps
 ifneq ($(NO_DEPS),1)
 ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
 DEPS_OK := $(shell pkg-config --exists $(PKGS) 2>/dev/null && command -v protoc-c >/dev/null && echo yes)
@@ -78,13 +83,15 @@ CPPFLAGS += -DRF_HAVE_CUDA=1
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 # CUDA_LIBDIR: where libcudart/libcublasLt live (the toolkit's lib64, or e.g. a pip wheel's lib).
 CUDA_LIBDIR ?= $(CUDA_HOME)/lib64
-NVCCFLAGS ?= -O2 -g -std=c++17 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 -gencode arch=compute_80,code=sm_80
-NVCCFLAGS += -Werror all-warnings -Xcompiler -Wall,-Wextra
+NVCCFLAGS ?= -O2 -g -std=c++17
+# Targets: Hopper (H100/H200) machine code, its PTX for newer GPUs, and Ampere (A100).
+CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 -gencode arch=compute_80,code=sm_80
+NVCC_ALL := $(NVCCFLAGS) $(CUDA_ARCH) -Werror all-warnings -Xcompiler -Wall,-Wextra
 # NCCL (tensor parallelism over GPUs): only its header is needed at build time; the library
 # is opened at run time (dlopen), so binaries start on machines without it.
 NCCL_INC ?= $(firstword $(foreach d,$(CUDA_HOME)/include /usr/include /usr/local/include,$(if $(wildcard $(d)/nccl.h),$(d))))
 ifneq ($(NCCL_INC),)
-NVCCFLAGS += -DRF_HAVE_NCCL=1 -I$(NCCL_INC)
+NVCC_ALL += -DRF_HAVE_NCCL=1 -I$(NCCL_INC)
 CPPFLAGS += -DRF_HAVE_NCCL=1
 endif
 CUDA_LIBS := -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcublasLt -lcublas -lcudart -lstdc++ -ldl
@@ -147,7 +154,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
 
 # ---- rules ----------------------------------------------------------------------
 .SECONDARY:
-.PHONY: all test bench demo deps check-style format clean help cuda-info train-tiny
+.PHONY: all test bench demo deps check-style format clean help cuda-info train-tiny gpu-check gpu-deps
 all: cuda-info $(BINS)
 
 cuda-info:
@@ -180,7 +187,7 @@ $(B)/obj/gen/%.o: $(B)/gen/%.c | $(PROTO_H)
 $(B)/obj/%.cu.o: %.cu
 	@mkdir -p $(@D)
 	@echo "  NVCC    $<"
-	$(Q)$(NVCC) $(NVCCFLAGS) -I. -Icommon -Ikernels -DRF_HAVE_CUDA=1 -MMD -MP -c $< -o $@
+	$(Q)$(NVCC) $(NVCC_ALL) -I. -Icommon -Ikernels -DRF_HAVE_CUDA=1 -MMD -MP -c $< -o $@
 
 $(B)/lib/lib%.a:
 	@mkdir -p $(@D)
@@ -240,6 +247,12 @@ deps:
 # 2 cores; Debian's python3 with torch, numpy, sentencepiece). See its README.md.
 train-tiny:
 	bash tools/train/train_tiny.sh
+
+gpu-deps:
+	bash tools/gpu/fetch-deps.sh
+
+gpu-check:
+	bash tools/gpu/gpu-check.sh
 
 STYLE_SRCS = $(shell git ls-files '*.c' '*.h' '*.cu' 2>/dev/null; git ls-files --others --exclude-standard '*.c' '*.h' '*.cu' 2>/dev/null)
 check-style:

@@ -33,6 +33,14 @@ int rf_cuda_device_count(char *why, size_t cap);
 const char *rf_cuda_device_name(int device, char *buf, size_t cap);
 /* Device bytes this backend holds now (its buffers) and the most it ever held. */
 void rf_backend_cuda_memory(const rf_backend *be, size_t *current, size_t *peak);
+/* Seconds per call of a bf16 n x n x n GEMM (bf16 out, f32 accumulate, cuBLASLt, random
+ * data), the mean of `reps` calls after 3 warm-ups: the peak MFU is measured against.
+ * Allocates its three matrices for the duration of the call. -1 + err on failure. */
+double rf_cuda_bench_gemm(rf_backend *be, int n, int reps, rf_error *err);
+/* Seconds spent by the work queued on be's stream between two calls (CUDA events):
+ * rf_cuda_timer_start, then queue work, then rf_cuda_timer_stop returns the time. */
+int rf_cuda_timer_start(rf_backend *be, rf_error *err);
+double rf_cuda_timer_stop(rf_backend *be, rf_error *err);
 
 #ifdef __cplusplus
 }
