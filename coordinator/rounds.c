@@ -164,16 +164,22 @@ static void s_try_fuse(rf_coord *c, c_job *job, c_timeline *tl)
     for (int k = 0; k < tl->nchunks; k++)
         if (!tl->chunks[k]->up || tl->chunks[k]->up_round != round)
             return;
+    /* fuse copies: the gathered ups stay untouched until the round is committed, so a
+     * refused commit (full disk) can fuse the same inputs again, bit-identically */
     rf_chunk_state **states = calloc((size_t)tl->nchunks, sizeof(*states));
     if (!states)
         return;
-    for (int k = 0; k < tl->nchunks; k++)
-        states[k] = tl->chunks[k]->up;
     rf_error err;
-    int rc = tl->nchunks > 1 ? rf_fusion_fuse(states, (size_t)tl->nchunks,
-                                              (rf_fusion_ramp)job->spec->chunk.weights, &err)
-                             : 0;
+    int rc = 0;
+    for (int k = 0; k < tl->nchunks && !rc; k++)
+        if (!(states[k] = rf_chunk_state_clone(tl->chunks[k]->up, &err)))
+            rc = err.code ? (int)err.code : RF_ENOMEM;
+    if (!rc && tl->nchunks > 1)
+        rc = rf_fusion_fuse(states, (size_t)tl->nchunks, (rf_fusion_ramp)job->spec->chunk.weights,
+                            &err);
     if (rc) {
+        for (int k = 0; k < tl->nchunks; k++)
+            rf_chunk_state_destroy(&states[k]);
         free(states);
         char why[1200];
         snprintf(why, sizeof(why), "fusion of round %d of timeline %d refused: %s", round,
@@ -184,6 +190,8 @@ static void s_try_fuse(rf_coord *c, c_job *job, c_timeline *tl)
     rf_crash_point("mid-fusion"); /* fused in memory, nothing of it stored */
     rc = s_store_round(c, job, tl, round, states, &err);
     if (rc) {
+        for (int k = 0; k < tl->nchunks; k++)
+            rf_chunk_state_destroy(&states[k]);
         free(states);
         rf_log_kv(RF_LOG_ERROR, "rounds", "cannot store a fused round",
                   "job=%s timeline=%d round=%d error=\"%s\"", job->row.id, tl->index, round,
@@ -193,15 +201,18 @@ static void s_try_fuse(rf_coord *c, c_job *job, c_timeline *tl)
         c_store_failed(c, &err);
         return;
     }
-    tl->fused_round = round;
-    c_ops_round_fused(c, tl);
-    rf_log_kv(RF_LOG_DEBUG, "rounds", "round fused", "job=%s timeline=%d round=%d", job->row.id,
-              tl->index, round);
-    if (c_commit(c) == 0)
+    if (c_commit(c) == 0) {
+        tl->fused_round = round;
+        c_ops_round_fused(c, tl);
+        rf_log_kv(RF_LOG_DEBUG, "rounds", "round fused", "job=%s timeline=%d round=%d", job->row.id,
+                  tl->index, round);
         for (int k = 0; k < tl->nchunks; k++)
             s_down(c, tl->chunks[k], round, states[k]);
+        for (int k = 0; k < tl->nchunks; k++)
+            rf_chunk_state_destroy(&tl->chunks[k]->up);
+    } /* else: not durable; the reload keeps the ups and the retry fuses them again */
     for (int k = 0; k < tl->nchunks; k++)
-        rf_chunk_state_destroy(&tl->chunks[k]->up);
+        rf_chunk_state_destroy(&states[k]);
     free(states);
     c_job_rate_sample(job, c_now_ms());
     c_job_notify(c, job, REELFARM__EVENT_KIND__EVENT_PROGRESS);
