@@ -43,7 +43,9 @@ static int s_encode_text(void *ctx, const char *prompt, float **out, int64_t *ro
     return rf_pipeline_encode_text(self->p, prompt, out, rows, dim, err);
 }
 
-static int s_params(const rf_exec_denoise *d, rf_denoise_params *p, rf_error *err)
+/* p->cond points into cond (RF_EXEC_MAX_COND spans), which must outlive p. */
+static int s_params(const rf_exec_denoise *d, rf_denoise_params *p, rf_cond_span *cond,
+                    rf_error *err)
 {
     memset(p, 0, sizeof(*p));
     switch (d->sampler) {
@@ -66,6 +68,16 @@ static int s_params(const rf_exec_denoise *d, rf_denoise_params *p, rf_error *er
     p->negative = d->negative;
     p->neg_rows = d->neg_rows;
     p->dim = d->ctx_dim;
+    if (d->ncond < 0 || d->ncond > RF_EXEC_MAX_COND)
+        return rf_error_set(err, RF_EINVAL, "%d conditions (at most %d)", d->ncond,
+                            RF_EXEC_MAX_COND);
+    for (int i = 0; i < d->ncond; i++)
+        cond[i] = (rf_cond_span){d->cond[i], d->cond_first[i], d->cond_n[i],
+                                 16,         d->height / 8,    d->width / 8};
+    p->cond = d->ncond ? cond : NULL;
+    p->ncond = d->ncond;
+    p->sdedit = d->strength > 0.0;
+    p->strength = d->strength;
     return 0;
 }
 
@@ -73,7 +85,8 @@ static rf_chunk_state *s_denoise_init(void *ctx, const rf_exec_denoise *d, rf_er
 {
     s_engine *self = ctx;
     rf_denoise_params p;
-    if (s_params(d, &p, err))
+    rf_cond_span cond[RF_EXEC_MAX_COND];
+    if (s_params(d, &p, cond, err))
         return NULL;
     return rf_pipeline_denoise_init(self->p, &p, err);
 }
@@ -94,7 +107,8 @@ static int s_denoise_steps(void *ctx, const rf_exec_denoise *d, rf_chunk_state *
 {
     s_engine *self = ctx;
     rf_denoise_params p;
-    int rc = s_params(d, &p, err);
+    rf_cond_span cond[RF_EXEC_MAX_COND];
+    int rc = s_params(d, &p, cond, err);
     if (rc)
         return rc;
     int at = rf_sampler_state_step(st);
@@ -185,12 +199,42 @@ static int s_decode(void *ctx, const rf_exec_decode *d, void **bytes, size_t *le
     return rc;
 }
 
+/* The input's bytes go to a private temporary file (common/video reads files). */
+static int s_encode_media(void *ctx, const rf_exec_media *m, float **z, int64_t *T, rf_error *err)
+{
+    s_engine *self = ctx;
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/input.XXXXXX", self->tmpdir);
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return rf_error_set(err, RF_EIO, "cannot create %s: %s", path, strerror(errno));
+    size_t off = 0;
+    while (off < m->len) {
+        ssize_t n = write(fd, (const char *)m->bytes + off, m->len - off);
+        if (n <= 0) {
+            close(fd);
+            unlink(path);
+            return rf_error_set(err, RF_EIO, "cannot write the input to %s: %s", path,
+                                strerror(errno));
+        }
+        off += (size_t)n;
+    }
+    close(fd);
+    int rc = rf_pipeline_encode_media(self->p, path, m->width, m->height, m->first_frame, m->frames,
+                                      z, T, err);
+    unlink(path);
+    if (rc)
+        rf_error_prefix(err, "the job's input (%zu bytes, kept here as a temporary file)", m->len);
+    return rc;
+}
+
 static const rf_executor_ops s_ops = {
     .name = "cpu",
     .destroy = s_destroy,
     .encode_text = s_encode_text,
     .denoise_init = s_denoise_init,
     .denoise_steps = s_denoise_steps,
+    .encode_media = s_encode_media,
     .decode = s_decode,
 };
 

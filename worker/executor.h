@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define RF_EXEC_MAX_COND 4
+
 /* The fixed inputs of one chunk's denoising (from a DENOISE task). */
 typedef struct rf_exec_denoise {
     uint64_t seed;
@@ -32,7 +34,23 @@ typedef struct rf_exec_denoise {
     int64_t ctx_rows, ctx_dim;
     const float *negative; /* [neg_rows, ctx_dim] or NULL (no CFG) */
     int64_t neg_rows;
+    /* inputs (Denoise.conditions): clean latents [16, cond_n[i], h, w] of this timeline's
+     * frames [cond_first[i], + cond_n[i]); re-imposed every step, or with strength > 0
+     * the video -> video start (engine/condition.h) */
+    int ncond;
+    const float *cond[RF_EXEC_MAX_COND];
+    int64_t cond_first[RF_EXEC_MAX_COND], cond_n[RF_EXEC_MAX_COND];
+    double strength;
 } rf_exec_denoise;
+
+/* An input file to encode (from an ENCODE_MEDIA task). */
+typedef struct rf_exec_media {
+    const void *bytes; /* the file's bytes */
+    size_t len;
+    int width, height;   /* the job's pixel size (cover-cropped) */
+    int64_t first_frame; /* pixel frames [first_frame, first_frame + frames), 4n+1 */
+    int64_t frames;
+} rf_exec_media;
 
 /* A decoded, encoded segment (from a DECODE task). */
 typedef struct rf_exec_decode {
@@ -63,6 +81,9 @@ typedef struct rf_executor_ops {
     /* Advances st by sampler steps [from, to); st's scalars say where it is. */
     int (*denoise_steps)(void *ctx, const rf_exec_denoise *d, rf_chunk_state *st, int from, int to,
                          rf_exec_progress_fn progress, void *pctx, rf_error *err);
+    /* Encodes an input image or clip with the VAE: *z [16, *T, h, w] normalized,
+     * malloc'd (caller frees). */
+    int (*encode_media)(void *ctx, const rf_exec_media *m, float **z, int64_t *T, rf_error *err);
     /* Decodes and encodes a segment: *bytes (malloc'd) holds a self-contained file of
      * *frames pixel frames. */
     int (*decode)(void *ctx, const rf_exec_decode *d, void **bytes, size_t *len, uint32_t *frames,

@@ -63,6 +63,11 @@ typedef struct s_task {
     float *text[MAX_PROMPTS];
     int64_t text_rows[MAX_PROMPTS], text_dim[MAX_PROMPTS];
 
+    /* ENCODE_MEDIA input and output */
+    rf_exec_media media;
+    float *media_z;
+    int64_t media_T, media_h, media_w;
+
     /* DECODE outputs */
     rf_exec_decode dec;
     void *seg;
@@ -162,6 +167,9 @@ static void s_run_unit(rf_worker *self, s_task *t)
             if (!t->unit_rc && atomic_load(&t->cancel))
                 t->unit_rc = rf_error_set(&t->unit_err, RF_ECANCELED, "canceled");
         }
+    } else if (t->kind == REELFARM__TASK_KIND__TASK_ENCODE_MEDIA) {
+        t->unit_rc =
+            ops->encode_media(self->ex->ctx, &t->media, &t->media_z, &t->media_T, &t->unit_err);
     } else if (t->kind == REELFARM__TASK_KIND__TASK_DECODE) {
         t->unit_rc = ops->decode(self->ex->ctx, &t->dec, &t->seg, &t->seg_len, &t->seg_frames,
                                  s_progress_cb, t, &t->unit_err);
@@ -444,6 +452,20 @@ static int s_send_result(rf_worker *self, s_task *t)
             b->data = t->text[i];
             b->len = (size_t)(t->text_rows[i] * t->text_dim[i]) * sizeof(float);
         }
+    } else if (t->kind == REELFARM__TASK_KIND__TASK_ENCODE_MEDIA) {
+        rf_wire_blob *b = &blobs[nb++];
+        memset(b, 0, sizeof(*b));
+        b->name = "latent";
+        b->dtype = RF_DTYPE_F32;
+        b->ndim = 4;
+        b->shape[0] = 16;
+        b->shape[1] = t->media_T;
+        b->shape[2] = t->media_h;
+        b->shape[3] = t->media_w;
+        b->frame_axis = 1;
+        b->data = t->media_z;
+        b->len = (size_t)(16 * t->media_T * t->media_h * t->media_w) * sizeof(float);
+        r.frames = (uint32_t)t->media_T;
     } else if (t->kind == REELFARM__TASK_KIND__TASK_DECODE) {
         rf_wire_blob *b = &blobs[nb++];
         memset(b, 0, sizeof(*b));
@@ -469,6 +491,7 @@ static void s_task_free(s_task *t)
     for (int i = 0; i < t->nprompts; i++)
         free(t->text[i]);
     free(t->seg);
+    free(t->media_z);
     memset(t, 0, sizeof(*t));
 }
 
@@ -606,6 +629,31 @@ static int s_setup_denoise(s_task *t, rf_error *err)
         d->negative = neg->data;
         d->neg_rows = neg->shape[0];
     }
+    /* inputs: condition latents [16, n, h, w] named by Denoise.conditions */
+    if (dn->n_conditions > RF_EXEC_MAX_COND || dn->n_conditions != dn->n_condition_frames)
+        return rf_error_set(err, RF_EPROTO,
+                            "DENOISE with %zu conditions and %zu condition ranges (at most %d)",
+                            dn->n_conditions, dn->n_condition_frames, RF_EXEC_MAX_COND);
+    if (!(dn->strength >= 0.0f && dn->strength <= 1.0f))
+        return rf_error_set(err, RF_EPROTO, "DENOISE strength %g outside [0, 1]",
+                            (double)dn->strength);
+    d->ncond = (int)dn->n_conditions;
+    d->strength = dn->strength;
+    for (int i = 0; i < d->ncond; i++) {
+        const Reelfarm__FrameRange *fr = dn->condition_frames[i];
+        const char *name = dn->conditions[i] ? dn->conditions[i]->name : NULL;
+        const rf_wire_blob *b = name ? rf_wire_msg_blob(&t->assign, name) : NULL;
+        if (!fr || fr->end <= fr->start || !b || b->dtype != RF_DTYPE_F32 || b->ndim != 4 ||
+            b->shape[0] != 16 || b->shape[1] != (int64_t)fr->end - fr->start ||
+            b->shape[2] != dn->height / 8 || b->shape[3] != dn->width / 8)
+            return rf_error_set(err, RF_EPROTO,
+                                "DENOISE condition %d ('%s') must be an f32 blob [16, frames of "
+                                "its range, %u, %u]",
+                                i, name ? name : "", dn->height / 8, dn->width / 8);
+        d->cond[i] = b->data;
+        d->cond_first[i] = fr->start;
+        d->cond_n[i] = (int64_t)fr->end - fr->start;
+    }
     t->step = (int)dn->step_begin;
     t->step_end = (int)dn->step_end;
     t->sync_every = (int)dn->sync_every;
@@ -676,6 +724,32 @@ static int s_setup_decode(s_task *t, rf_error *err)
     return 0;
 }
 
+static int s_setup_encode_media(rf_worker *self, s_task *t, rf_error *err)
+{
+    const Reelfarm__EncodeMedia *em = t->assign.env->assign->encode_media;
+    const rf_wire_blob *in = rf_wire_msg_blob(&t->assign, "input");
+    if (!self->ex->ops->encode_media)
+        return rf_error_set(err, RF_EUNSUPPORTED, "the %s executor cannot encode media",
+                            self->ex->ops->name);
+    if (!em || !in || in->dtype != RF_DTYPE_U8 || in->len == 0)
+        return rf_error_set(err, RF_EPROTO, "ENCODE_MEDIA needs a U8 blob 'input' (the file)");
+    if (!em->width || !em->height || em->width % 16 || em->height % 16 || em->width > 16384 ||
+        em->height > 16384)
+        return rf_error_set(err, RF_EPROTO, "ENCODE_MEDIA size %ux%u is not a multiple of 16",
+                            em->width, em->height);
+    if (em->frames < 1 || (em->frames - 1) % 4)
+        return rf_error_set(err, RF_EPROTO, "ENCODE_MEDIA frames must be 4n+1, got %u", em->frames);
+    t->media.bytes = in->data;
+    t->media.len = in->len;
+    t->media.width = (int)em->width;
+    t->media.height = (int)em->height;
+    t->media.first_frame = em->first_frame;
+    t->media.frames = em->frames;
+    t->media_h = em->height / 8;
+    t->media_w = em->width / 8;
+    return 0;
+}
+
 static void s_on_assign(rf_worker *self, rf_wire_msg *msg)
 {
     const Reelfarm__TaskAssign *a = msg->env->assign;
@@ -733,11 +807,8 @@ static void s_on_assign(rf_worker *self, rf_wire_msg *msg)
         else
             t->nprompts = (int)a->encode_text->n_prompts;
         break;
-    default:
-        rc = rf_error_set(&err, RF_EUNSUPPORTED,
-                          "this worker cannot run %s tasks yet (media inputs are not built)",
-                          t->kind == REELFARM__TASK_KIND__TASK_ENCODE_MEDIA ? "ENCODE_MEDIA"
-                                                                            : "unknown");
+    case REELFARM__TASK_KIND__TASK_ENCODE_MEDIA: rc = s_setup_encode_media(self, t, &err); break;
+    default: rc = rf_error_set(&err, RF_EUNSUPPORTED, "unknown task kind %d", t->kind);
     }
     if (rc) {
         rf_log_kv(RF_LOG_WARN, COMP, "task refused", "task=%s error=\"%s\"", t->id, err.msg);
