@@ -39,7 +39,7 @@ static void s_usage(FILE *f)
             "  --sim-step-ms N         simulated executor: milliseconds per sampler step (10)\n"
             "  --threads N             compute threads (default: all cores)\n"
             "  --tp N                  tensor-parallel degree (default 1)\n"
-            "  --max-tasks N           tasks (chunk states) held at once (default 8)\n"
+            "  --max-tasks N           tasks (chunk states) held at once (default 64)\n"
             "  --name NAME             name shown by `reelctl workers` (default host-pid)\n"
             "  --key FILE              CURVE: this worker's BASE.key_secret (reelctl keygen)\n"
             "  --server-key FILE       CURVE: the coordinator's public key file\n"

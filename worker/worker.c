@@ -1053,7 +1053,7 @@ rf_worker *rf_worker_new(const rf_worker_config *cfg, rf_executor *ex, rf_error 
     }
     self->cfg = *cfg;
     self->ex = ex;
-    self->ntasks_max = cfg->max_tasks > 0 ? cfg->max_tasks : 8;
+    self->ntasks_max = cfg->max_tasks > 0 ? cfg->max_tasks : 64;
     if (self->ntasks_max > MAX_TASKS_LIMIT)
         self->ntasks_max = MAX_TASKS_LIMIT;
     if (cfg->name && *cfg->name) {

@@ -21,7 +21,7 @@ typedef struct rf_worker_config {
     const char *backend;     /* "cpu", "cuda" or "sim" (advertised) */
     int threads;
     int tp;
-    int max_tasks;          /* tasks held at once (chunk states resident); default 8 */
+    int max_tasks;          /* tasks held at once (chunk states resident); default 64 */
     uint64_t memory_bytes;  /* advertised host memory budget; 0: physical memory */
     const char *key_secret; /* CURVE: this worker's BASE.key_secret (NULL: no CURVE) */
     const char *server_key; /* CURVE: the coordinator's public key file */
