@@ -186,3 +186,30 @@ RF_TEST(init_latent_equals_the_seeded_noise)
     RF_CHECK_EQ_INT(s_engine(args), 1);
     RF_CHECK_CONTAINS(s_out, "init latent");
 }
+
+RF_TEST(tensor_parallel_sampling_equals_one_rank)
+{
+    char cond[512], a[512], b[512], args[4096], base[2048];
+    s_context(0, rf_test_path(cond, sizeof(cond), "cond_tp.safetensors"));
+    rf_test_path(a, sizeof(a), "tp1.safetensors");
+    rf_test_path(b, sizeof(b), "tp2.safetensors");
+    snprintf(base, sizeof(base),
+             "sample --model %s/dit/official --context %s --steps 3 --sampler unipc "
+             "--guidance 1 --threads 2 --frames 5 --size 32x32 --seed 5",
+             rf_test_fixtures(), cond);
+    snprintf(args, sizeof(args), "%s --tp 1 --output %s", base, a);
+    RF_CHECK_MSG(s_engine(args) == 0, "%s", s_out);
+    snprintf(args, sizeof(args), "%s --tp 2 --output %s", base, b);
+    RF_CHECK_MSG(s_engine(args) == 0, "%s", s_out);
+    size_t n1, n2;
+    float *x = s_latent(a, &n1), *y = s_latent(b, &n2);
+    RF_CHECK(n1 == n2);
+    double nmse = rf_test_nmse(y, x, n1);
+    RF_CHECK_MSG(nmse <= 1e-10, "TP=2 vs TP=1 NMSE %g > 1e-10", nmse);
+    free(x);
+    free(y);
+    /* a degree that does not divide the heads is refused with the valid ones */
+    snprintf(args, sizeof(args), "%s --tp 3 --output %s", base, b);
+    RF_CHECK_EQ_INT(s_engine(args), 1);
+    RF_CHECK_CONTAINS(s_out, "valid");
+}

@@ -9,7 +9,7 @@
  */
 #include "chunk_state.h"
 #include "cpu/cpu.h"
-#include "dit/dit.h"
+#include "dit/dit_tp.h"
 #include "log.h"
 #include "rng.h"
 #include "safetensors.h"
@@ -24,7 +24,7 @@
 
 typedef struct s_opts {
     const char *model, *context, *negative, *init, *output, *save_state, *resume, *sampler;
-    int frames, width, height, steps, stop_after, threads;
+    int frames, width, height, steps, stop_after, threads, tp;
     double shift, guidance;
     uint64_t seed;
     int have_seed, have_steps, have_shift, have_guidance, have_sampler;
@@ -54,7 +54,8 @@ static void s_help(FILE *out)
             "  --save-state FILE     write the sampler state (a chunk state) at the end\n"
             "  --stop-after K        stop after step K and write only --save-state\n"
             "  --resume FILE         continue a saved state; its sampler settings apply\n"
-            "  --threads N           CPU threads (default: all cores)\n\n"
+            "  --threads N           CPU threads (default: all cores)\n"
+            "  --tp N                tensor-parallel ranks sharing the model (default 1)\n\n"
             "example:\n"
             "  reelfarm-engine sample --model Wan2.1-T2V-1.3B --context cat.safetensors \\\n"
             "      --negative-context neg.safetensors --frames 81 --size 832x480 --steps 50 \\\n"
@@ -104,6 +105,8 @@ static int s_parse(int argc, char **argv, s_opts *o)
             o->stop_after = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--threads"))
             o->threads = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--tp"))
+            o->tp = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--seed"))
             o->seed = strtoull(v, &end, 10), o->have_seed = 1;
         else if (!strcmp(a, "--shift"))
@@ -211,7 +214,7 @@ static float *s_read_latent(const char *path, int64_t shape[4], rf_error *err)
 }
 
 typedef struct s_model {
-    rf_dit *dit;
+    rf_dit_tp *dit;
     const float *ctx; /* [2, rows, text_dim]: cond, uncond (zero-padded to rows) */
     int64_t rows;
     double secs;
@@ -223,8 +226,8 @@ static int s_forward(void *ctx, int batch, const int64_t shape[4], const float *
     s_model *m = ctx;
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    int rc =
-        rf_dit_forward(m->dit, batch, shape[1], shape[2], shape[3], x, t, m->ctx, m->rows, v, err);
+    int rc = rf_dit_tp_forward(m->dit, batch, shape[1], shape[2], shape[3], x, t, m->ctx, m->rows,
+                               v, err);
     clock_gettime(CLOCK_MONOTONIC, &b);
     m->secs = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
     return rc;
@@ -264,8 +267,7 @@ static int s_write_latent(const char *path, const float *z, const int64_t shape[
 static int s_run(const s_opts *o, rf_error *err)
 {
     int rc = 0;
-    rf_backend *be = NULL;
-    rf_dit *dit = NULL;
+    rf_dit_tp *dit = NULL;
     rf_sampler *smp = NULL;
     rf_chunk_state *st = NULL;
     float *cond = NULL, *neg = NULL, *ctx2 = NULL, *init = NULL;
@@ -337,12 +339,11 @@ static int s_run(const s_opts *o, rf_error *err)
                           cfg.guidance);
         goto done;
     }
-    if (!(be = rf_backend_cpu_new(o->threads, err)) ||
-        !(dit = rf_dit_load(o->model, be, NULL, err))) {
+    if (!(dit = rf_dit_tp_load(o->model, o->tp > 0 ? o->tp : 1, o->threads, err))) {
         rc = err->code ? (int)err->code : RF_EINVAL;
         goto done;
     }
-    const rf_dit_config *dc = rf_dit_get_config(dit);
+    const rf_dit_config *dc = rf_dit_get_config(rf_dit_tp_rank(dit, 0));
     if (shape[0] != dc->in_dim || dc->out_dim != dc->in_dim || shape[1] % dc->patch[0] ||
         shape[2] % dc->patch[1] || shape[3] % dc->patch[2]) {
         rc = rf_error_set(err, RF_ESHAPE,
@@ -372,7 +373,7 @@ static int s_run(const s_opts *o, rf_error *err)
         memcpy((char *)ctx2 + (size_t)rows * rowb, neg, (size_t)rows_n * rowb);
     int64_t tokens =
         shape[1] / dc->patch[0] * (shape[2] / dc->patch[1]) * (shape[3] / dc->patch[2]);
-    if ((rc = rf_dit_reserve(dit, cfg.cfg ? 2 : 1, tokens, err)))
+    if ((rc = rf_dit_tp_reserve(dit, cfg.cfg ? 2 : 1, tokens, err)))
         goto done;
     if (!(smp = rf_sampler_new(&cfg, shape, err)))
         goto fail;
@@ -418,8 +419,7 @@ done:
     free(init);
     rf_chunk_state_destroy(&st);
     rf_sampler_destroy(&smp);
-    rf_dit_destroy(&dit);
-    rf_backend_destroy(&be);
+    rf_dit_tp_destroy(&dit);
     return rc;
 }
 
