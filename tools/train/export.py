@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """export.py - stage 5 of reel-tiny: the trained pieces into models/reel-tiny/.
 
-Writes the folder the engine loads (engine/model_folder.h): config.json +
-diffusion_pytorch_model.safetensors (the DiT, official names and config, f32),
+Writes the folder the engine loads (engine/model_folder.h): dit/config.json +
+dit/diffusion_pytorch_model.safetensors (the DiT, official names and config, f32),
 vae.safetensors (official Wan-VAE names, f32, with the per-channel latents_mean /
 latents_std measured on the training latents), t5.safetensors (umT5 names, f32),
 tokenizer.model, and model.json with the default sampler settings and the decode
@@ -81,9 +81,11 @@ def main():
             "in_dim": cfg.in_dim, "out_dim": cfg.out_dim, "text_len": cfg.text_len,
             "text_dim": cfg.text_dim, "eps": cfg.eps, "patch_size": list(cfg.patch_size),
             "qk_norm": True, "cross_attn_norm": True, "window_size": [-1, -1]}
-    with open(os.path.join(MODEL_DIR, "config.json"), "w") as f:
+    dit_dir = os.path.join(MODEL_DIR, "dit")  # its own folder: the official form
+    os.makedirs(dit_dir, exist_ok=True)
+    with open(os.path.join(dit_dir, "config.json"), "w") as f:
         json.dump(conf, f, indent=2)
-    st.save(os.path.join(MODEL_DIR, "diffusion_pytorch_model.safetensors"),
+    st.save(os.path.join(dit_dir, "diffusion_pytorch_model.safetensors"),
             {k: v.numpy() for k, v in sorted(p.items())}, {"format": "pt"})
     st.save(os.path.join(MODEL_DIR, "t5.safetensors"), {k: v.numpy() for k, v in sorted(p5.items())},
             {"format": "pt"})
@@ -93,7 +95,7 @@ def main():
     shutil.copyfile(work("tokenizer.model"), os.path.join(MODEL_DIR, "tokenizer.model"))
 
     # read back and check the trained forward equals the reference on the written files
-    p_r, cfg_r, form = wd.load_model(MODEL_DIR)
+    p_r, cfg_r, form = wd.load_model(dit_dir)
     p5_r, c5_r = umt5.load(os.path.join(MODEL_DIR, "t5.safetensors"))
     sp = spm.SentencePieceProcessor(model_file=os.path.join(MODEL_DIR, "tokenizer.model"))
     diff = tiny.check_equal(p_r, cfg_r, p5_r, c5_r, sp)
@@ -102,7 +104,7 @@ def main():
     assert c5_r.num_heads == c5.num_heads and c5_r.dim == c5.dim
 
     warm, curve = (-1, []) if args.skip_warmup else measure_warmup(sd)
-    model = {"name": "reel-tiny", "dit": ".", "vae": "vae.safetensors", "t5": "t5.safetensors",
+    model = {"name": "reel-tiny", "dit": "dit", "vae": "vae.safetensors", "t5": "t5.safetensors",
              "tokenizer": "tokenizer.model", "defaults": DEFAULTS, "decode_warmup": warm}
     with open(os.path.join(MODEL_DIR, "model.json"), "w") as f:
         json.dump(model, f, indent=2)
@@ -114,7 +116,7 @@ def main():
             "vae_params": sum(v.numel() for k, v in sd.items() if not k.startswith("latents_"))}
     with open(work("export_info.json"), "w") as f:
         json.dump(info, f, indent=2)
-    total = sum(os.path.getsize(os.path.join(MODEL_DIR, n)) for n in os.listdir(MODEL_DIR))
+    total = sum(os.path.getsize(os.path.join(r, n)) for r, _, ns in os.walk(MODEL_DIR) for n in ns)
     print(json.dumps(info), "folder bytes", total)
 
 

@@ -12,7 +12,7 @@ PY=/usr/bin/python3
 W=build/train-tiny
 VAE_MIN=${VAE_MIN:-18}
 DEC_MIN=${DEC_MIN:-17}
-DIT_MIN=${DIT_MIN:-45}
+DIT_MIN=${DIT_MIN:-50}
 CLIPS=${CLIPS:-400}
 mkdir -p "$W"
 export REEL_TINY_THREADS=1  # one thread per process: OpenMP crawls on a shared box
