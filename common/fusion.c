@@ -33,6 +33,13 @@ const char *rf_fusion_ramp_name(rf_fusion_ramp ramp)
 
 static int s_check_windows(const rf_cs_span *w, size_t n, rf_error *err)
 {
+    /* the usual case, windows in chunk order: distinct starts in one pass (a timeline of
+     * 10,000 chunks would otherwise cost 10^8 comparisons per call) */
+    size_t sorted = 1;
+    while (sorted < n && w[sorted - 1].start < w[sorted].start && w[sorted - 1].len >= 1)
+        sorted++;
+    if (n > 0 && sorted == n && w[0].start >= 0 && w[n - 1].len >= 1)
+        return 0;
     for (size_t a = 0; a < n; a++) {
         if (w[a].start < 0 || w[a].len < 1)
             return rf_error_set(err, RF_EINVAL,

@@ -367,6 +367,7 @@ void rf_coord_destroy(rf_coord **pself)
         c_job_free(j);
     }
     free(c->lost);
+    free(c->claims);
     while (c->workers) {
         c_worker *w = c->workers;
         c->workers = w->next;

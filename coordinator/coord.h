@@ -111,6 +111,7 @@ typedef struct c_timeline {
     int index;
     int fused_round; /* last fused and committed round */
     int nchunks;
+    int ndone; /* chunks whose DENOISE task is DONE (decode is ready at nchunks) */
     c_chunk **chunks;
     rf_cs_span *windows;
     rf_chunk_state *latent; /* the assembled final latent of the timeline (lazily) */
@@ -131,6 +132,8 @@ typedef struct c_job {
     c_chunk *chunks;
     c_timeline *timelines;
     int done_segments;
+    int done_upto;      /* tasks [0, done_upto) are DONE */
+    int ready_from;     /* tasks before it are not PENDING (the dispatcher starts here) */
     int64_t rate_t0_ms; /* last progress event sent to watchers */
     /* rate: chunk-steps done sampled about once a second over the last RATE_WINDOW samples */
     int64_t rate_ms[16];
@@ -173,6 +176,13 @@ struct rf_coord {
         uint64_t attempt;
     } * lost; /* results the store refused: requeued (nobody blamed) when it works again */
     int nlost, caplost;
+    struct c_claim {
+        c_task *task;
+        c_worker *worker;
+        uint64_t attempt;
+    } * claims; /* attempts claimed by one dispatch pass, sent after one commit */
+    int nclaims, capclaims;
+    int64_t next_lease_check_ms; /* no lease can run out before this */
     int64_t started_ms, next_beat_ms;
     uint64_t beat_seq, event_seq;
     c_worker *workers;

@@ -38,6 +38,7 @@ c_job *c_job_find(rf_coord *c, const char *id)
 
 c_task *c_task_find(rf_coord *c, const char *task_id)
 {
+    /* "<job>/text/<i>", "<job>/denoise/<chunk>", "<job>/decode/<segment>": found by index */
     const char *slash = strchr(task_id, '/');
     if (!slash)
         return NULL;
@@ -45,9 +46,21 @@ c_task *c_task_find(rf_coord *c, const char *task_id)
         size_t n = strlen(j->row.id);
         if ((size_t)(slash - task_id) != n || strncmp(task_id, j->row.id, n) != 0)
             continue;
-        for (int i = 0; i < j->ntasks; i++)
-            if (strcmp(j->tasks[i].row.id, task_id) == 0)
-                return &j->tasks[i];
+        const char *kind = slash + 1, *num = strchr(kind, '/');
+        char *end = NULL;
+        long i = num ? strtol(num + 1, &end, 10) : -1;
+        c_task *t = NULL;
+        if (!num || !end || *end || i < 0 || num[1] < '0' || num[1] > '9')
+            return NULL;
+        if ((size_t)(num - kind) == 4 && strncmp(kind, "text", 4) == 0 && i < j->nprompts)
+            t = &j->tasks[i];
+        else if ((size_t)(num - kind) == 7 && strncmp(kind, "denoise", 7) == 0 &&
+                 i < j->plan->chunk_count)
+            t = j->chunks[i].task;
+        else if ((size_t)(num - kind) == 6 && strncmp(kind, "decode", 6) == 0 &&
+                 i < j->plan->segment_count)
+            t = &j->tasks[j->ntasks - j->plan->segment_count + i];
+        return t && strcmp(t->row.id, task_id) == 0 ? t : NULL;
     }
     return NULL;
 }
@@ -749,6 +762,7 @@ int c_job_retry(rf_coord *c, c_job *job, rf_error *err)
     }
     free(job->row.error);
     job->row.error = NULL;
+    job->ready_from = 0;
     job->row.state = REELFARM__JOB_STATE__JOB_QUEUED;
     job->row.finished_ms = 0;
     s_job_put(c, job);
@@ -767,9 +781,12 @@ void c_job_advance(rf_coord *c, c_job *job)
         s_job_put(c, job);
         c_job_notify(c, job, REELFARM__EVENT_KIND__EVENT_JOB_STATE);
     }
-    for (int i = 0; i < job->ntasks; i++)
-        if (job->tasks[i].row.state != REELFARM__UNIT_STATE__UNIT_DONE)
-            return;
+    /* a DONE task stays DONE (retry keeps them), so the first unfinished one only moves on */
+    while (job->done_upto < job->ntasks &&
+           job->tasks[job->done_upto].row.state == REELFARM__UNIT_STATE__UNIT_DONE)
+        job->done_upto++;
+    if (job->done_upto < job->ntasks)
+        return;
     rf_error err;
     if (c_stitch(c, job, &err)) {
         c_job_fail(c, job, err.msg);

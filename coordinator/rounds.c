@@ -343,9 +343,12 @@ int c_rounds_restore(rf_coord *c, c_job *job, rf_error *err)
     for (int t = 0; t < job->plan->timeline_count; t++) {
         c_timeline *tl = &job->timelines[t];
         tl->fused_round = 0;
-        for (int k = 0; k < tl->nchunks; k++)
+        tl->ndone = 0;
+        for (int k = 0; k < tl->nchunks; k++) {
             if (tl->chunks[k]->row.round > tl->fused_round)
                 tl->fused_round = tl->chunks[k]->row.round;
+            tl->ndone += tl->chunks[k]->task->row.state == REELFARM__UNIT_STATE__UNIT_DONE;
+        }
     }
     return 0;
 }

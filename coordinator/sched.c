@@ -108,6 +108,14 @@ static c_worker *s_owner(rf_coord *c, const c_task *t)
     return t->row.worker[0] ? c_worker_find(c, t->row.worker) : NULL;
 }
 
+/* t went back to PENDING: the dispatcher must look at it again. */
+static void s_pending(c_task *t)
+{
+    int i = (int)(t - t->job->tasks);
+    if (i < t->job->ready_from)
+        t->job->ready_from = i;
+}
+
 /* Ends the attempt's bookkeeping on its worker. */
 static void s_release(rf_coord *c, c_task *t)
 {
@@ -135,12 +143,14 @@ void c_cancel_attempt(rf_coord *c, c_task *t, const char *reason)
         s_release(c, t);
         t->row.state = REELFARM__UNIT_STATE__UNIT_PENDING;
         t->row.worker[0] = 0;
+        s_pending(t);
         c_task_put(c, t);
         c_send(c, c->wsock, &m);
         return;
     }
     t->row.state = REELFARM__UNIT_STATE__UNIT_PENDING;
     t->row.worker[0] = 0;
+    s_pending(t);
     c_task_put(c, t);
 }
 
@@ -190,6 +200,7 @@ void c_task_requeue(rf_coord *c, c_task *t, const char *worker, const char *why,
     t->row.state = REELFARM__UNIT_STATE__UNIT_PENDING;
     t->row.worker[0] = 0;
     t->orphan = 0;
+    s_pending(t);
     if (counts) {
         t->row.failures++;
         if (!s_listed(t->row.failed_workers, worker))
@@ -226,10 +237,7 @@ static int s_ready(const c_task *t)
     }
     case REELFARM__TASK_KIND__TASK_DECODE: {
         const c_timeline *tl = &job->timelines[job->plan->segments[t->row.unit].timeline];
-        for (int k = 0; k < tl->nchunks; k++)
-            if (tl->chunks[k]->task->row.state != REELFARM__UNIT_STATE__UNIT_DONE)
-                return 0;
-        return 1;
+        return tl->ndone >= tl->nchunks;
     }
     default: return 0;
     }
@@ -271,15 +279,55 @@ static Reelfarm__Codec s_codec(rf_codec k)
     return (Reelfarm__Codec)(k + 1);
 }
 
-static int s_assign(rf_coord *c, c_task *t, c_worker *w)
+/* Claims t for w: a new attempt, RUNNING, leased (store writes, not yet committed). The
+ * TaskAssign leaves in s_send_assign after the dispatch pass's one commit. */
+static int s_claim(rf_coord *c, c_task *t, c_worker *w)
 {
     c_job *job = t->job;
     rf_error err;
     uint64_t attempt = 0;
+    if (c->nclaims == c->capclaims) {
+        int cap = c->capclaims ? c->capclaims * 2 : 256;
+        void *p = realloc(c->claims, (size_t)cap * sizeof(*c->claims));
+        if (!p)
+            return -1;
+        c->claims = p;
+        c->capclaims = cap;
+    }
     if (rf_store_begin(c->store, &err) || rf_store_next(c->store, "attempt", &attempt, &err)) {
         rf_log_kv(RF_LOG_ERROR, "sched", "cannot allocate an attempt", "error=\"%s\"", err.msg);
+        c_store_failed(c, &err);
         return -1;
     }
+    int step_begin = 0;
+    if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE &&
+        job->chunks[t->row.unit].row.checkpoint[0])
+        step_begin = job->chunks[t->row.unit].row.step;
+    t->row.attempt = attempt;
+    t->row.state = REELFARM__UNIT_STATE__UNIT_RUNNING;
+    snprintf(t->row.worker, sizeof(t->row.worker), "%s", w->id);
+    snprintf(t->row.worker_name, sizeof(t->row.worker_name), "%s", w->name);
+    t->row.step_begin = step_begin;
+    t->row.lease_deadline_ms = c_now_ms() + c->cfg.lease_ms;
+    t->steps_done = step_begin;
+    t->orphan = 0;
+    if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE)
+        snprintf(job->chunks[t->row.unit].row.worker, RF_STORE_ID_MAX, "%s", w->id);
+    w->running++;
+    c_task_put(c, t);
+    c_job_advance(c, job);
+    c->claims[c->nclaims].task = t;
+    c->claims[c->nclaims].worker = w;
+    c->claims[c->nclaims].attempt = attempt;
+    c->nclaims++;
+    return 0;
+}
+
+/* Builds and sends the TaskAssign of a committed claim. */
+static int s_send_assign(rf_coord *c, c_task *t, c_worker *w, uint64_t attempt)
+{
+    c_job *job = t->job;
+    rf_error err;
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     Reelfarm__TaskAssign a = REELFARM__TASK_ASSIGN__INIT;
     Reelfarm__EncodeText et = REELFARM__ENCODE_TEXT__INIT;
@@ -333,8 +381,17 @@ static int s_assign(rf_coord *c, c_task *t, c_worker *w)
         dn.height = (uint32_t)sp->height;
         rf_cs_span spans[RF_CS_MAX_SPANS];
         int nspans = 0;
-        if (rf_fusion_overlap_spans(tl->windows, (size_t)tl->nchunks, (size_t)ch->plan.index, spans,
-                                    &nspans, &err) == 0) {
+        /* only the windows that touch this one (sorted by start, all of one length): the
+         * fusion helper checks every pair it is given */
+        int k = ch->plan.index, lo = k, hi = k;
+        int64_t ks = tl->windows[k].start, ke = ks + tl->windows[k].len;
+        while (lo > 0 && tl->windows[lo - 1].start + tl->windows[lo - 1].len > ks)
+            lo--;
+        while (hi + 1 < tl->nchunks && tl->windows[hi + 1].start < ke)
+            hi++;
+        if (job->sync_every > 0 &&
+            rf_fusion_overlap_spans(tl->windows + lo, (size_t)(hi - lo + 1), (size_t)(k - lo),
+                                    spans, &nspans, &err) == 0) {
             for (int i = 0; i < nspans; i++) {
                 reelfarm__frame_range__init(&ov[i]);
                 ov[i].start = (uint32_t)spans[i].start;
@@ -443,19 +500,6 @@ static int s_assign(rf_coord *c, c_task *t, c_worker *w)
     if (rc) {
         c_job_fail(c, job, err.msg);
     } else {
-        t->row.attempt = attempt;
-        t->row.state = REELFARM__UNIT_STATE__UNIT_RUNNING;
-        snprintf(t->row.worker, sizeof(t->row.worker), "%s", w->id);
-        snprintf(t->row.worker_name, sizeof(t->row.worker_name), "%s", w->name);
-        t->row.step_begin = step_begin;
-        t->row.lease_deadline_ms = c_now_ms() + c->cfg.lease_ms;
-        t->steps_done = step_begin;
-        t->orphan = 0;
-        if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE)
-            snprintf(job->chunks[t->row.unit].row.worker, RF_STORE_ID_MAX, "%s", w->id);
-        w->running++;
-        c_task_put(c, t);
-        c_job_advance(c, job);
         env.kind_case = REELFARM__ENVELOPE__KIND_ASSIGN;
         env.assign = &a;
         rf_wire_msg m = {0};
@@ -504,16 +548,20 @@ static int s_gang(rf_coord *c, c_job *job, c_timeline *tl)
         c_worker *w = s_pick(c, t);
         if (!w)
             break;
-        if (s_assign(c, t, w) == 0)
+        if (s_claim(c, t, w) == 0)
             n++;
     }
     return n;
 }
 
-/* One dispatch for job (a task, or a lockstep gang); returns how many went out. */
+/* One dispatch for job (a task, or a lockstep gang); returns how many were claimed. */
 static int s_dispatch_one(rf_coord *c, c_job *job)
 {
-    for (int i = 0; i < job->ntasks && !c_job_terminal(job); i++) {
+    /* tasks before ready_from are running or finished; it only moves back on a requeue */
+    while (job->ready_from < job->ntasks &&
+           job->tasks[job->ready_from].row.state != REELFARM__UNIT_STATE__UNIT_PENDING)
+        job->ready_from++;
+    for (int i = job->ready_from; i < job->ntasks && !c_job_terminal(job); i++) {
         c_task *t = &job->tasks[i];
         if (!s_ready(t))
             continue;
@@ -524,7 +572,11 @@ static int s_dispatch_one(rf_coord *c, c_job *job)
             continue;
         }
         c_worker *w = s_pick(c, t);
-        if (w && s_assign(c, t, w) == 0)
+        if (!w && !(t->row.failed_workers && t->row.failed_workers[0]))
+            return 0; /* no free worker holds the job's model: nothing else fits either */
+        if (!w)
+            continue; /* only workers it failed on are free; another task may fit */
+        if (s_claim(c, t, w) == 0)
             return 1;
     }
     return 0;
@@ -533,11 +585,11 @@ static int s_dispatch_one(rf_coord *c, c_job *job)
 void c_dispatch(rf_coord *c)
 {
     int any_free = 0;
-    for (c_worker *w = c->workers; w; w = w->next)
+    for (c_worker *w = c->workers; w && !any_free; w = w->next)
         any_free |= s_free(w) > 0;
     if (!any_free)
         return;
-    for (int pass = 0; pass < 100000; pass++) {
+    for (int pass = 0; pass < 1000000 && !c->need_reload; pass++) {
         int top = -1000000, sent = 0;
         for (c_job *j = c->jobs; j; j = j->next)
             if (!c_job_terminal(j) && j->row.priority > top)
@@ -560,20 +612,43 @@ void c_dispatch(rf_coord *c)
         if (!sent)
             break;
     }
+    /* group commit: every claim of this pass becomes durable at once, then leaves */
+    int n = c->nclaims;
+    c->nclaims = 0;
+    if (!n || c_commit(c))
+        return; /* refused: the reload puts the tasks back as the store has them */
+    for (int i = 0; i < n; i++) {
+        struct c_claim *cl = &c->claims[i];
+        c_task *t = cl->task;
+        /* a worker lost while sending an earlier claim requeued its tasks: skip those */
+        if (t->row.state != REELFARM__UNIT_STATE__UNIT_RUNNING || t->row.attempt != cl->attempt ||
+            c_job_terminal(t->job))
+            continue;
+        s_send_assign(c, t, cl->worker, cl->attempt);
+    }
 }
 
 /* ---- leases ----------------------------------------------------------------------- */
 
 void c_leases_tick(rf_coord *c, int64_t now)
 {
+    /* every deadline is "now + lease_ms" when set, so none is earlier than the earliest
+     * seen by the last scan: until then there is nothing to look at */
+    if (now < c->next_lease_check_ms)
+        return;
+    int64_t next = now + c->cfg.lease_ms;
     for (c_job *j = c->jobs; j; j = j->next) {
         if (c_job_terminal(j))
             continue;
         for (int i = 0; i < j->ntasks; i++) {
             c_task *t = &j->tasks[i];
-            if (t->row.state != REELFARM__UNIT_STATE__UNIT_RUNNING ||
-                now <= t->row.lease_deadline_ms)
+            if (t->row.state != REELFARM__UNIT_STATE__UNIT_RUNNING)
                 continue;
+            if (now <= t->row.lease_deadline_ms) {
+                if (t->row.lease_deadline_ms < next)
+                    next = t->row.lease_deadline_ms;
+                continue;
+            }
             c_worker *w = s_owner(c, t);
             char name[128];
             snprintf(name, sizeof(name), "%s",
@@ -602,6 +677,7 @@ void c_leases_tick(rf_coord *c, int64_t now)
                 break;
         }
     }
+    c->next_lease_check_ms = next;
 }
 
 /* ---- outcomes --------------------------------------------------------------------- */
@@ -709,8 +785,10 @@ void c_on_result(rf_coord *c, c_worker *w, rf_wire_msg *msg)
     s_release(c, t);
     w->tasks_done++;
     t->row.state = REELFARM__UNIT_STATE__UNIT_DONE;
-    if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE)
+    if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE) {
         t->steps_done = t->job->spec->steps;
+        t->job->timelines[t->job->chunks[t->row.unit].plan.timeline].ndone++;
+    }
     c_task_put(c, t);
     c_job_rate_sample(t->job, c_now_ms());
     rf_log_kv(RF_LOG_INFO, "sched", "task done", "task=%s attempt=%llu worker=%s seconds=%.3f",
