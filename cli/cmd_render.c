@@ -158,6 +158,31 @@ static int s_measure(rf_client *c, const char *job, const char *path, rf_seam_re
     return rc;
 }
 
+/* The private farm's input root for a file input: the spec's folder when the path is
+ * relative and there, else the current directory; the file's own folder when absolute. */
+static void s_input_root(const char *spec_path, const char *input, char *out, size_t cap)
+{
+    char dir[PATH_MAX], probe[2 * PATH_MAX + 2];
+    if (input[0] == '/') {
+        snprintf(dir, sizeof(dir), "%s", input);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            slash[slash == dir ? 1 : 0] = '\0';
+    } else {
+        snprintf(dir, sizeof(dir), "%s", spec_path);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        else
+            snprintf(dir, sizeof(dir), ".");
+        snprintf(probe, sizeof(probe), "%s/%s", dir, input);
+        if (access(probe, F_OK) != 0)
+            snprintf(dir, sizeof(dir), ".");
+    }
+    if (!realpath(dir, out))
+        snprintf(out, cap, "%s", dir);
+}
+
 static const char *s_usage =
     "usage: reelctl render SPEC [-o OUTPUT] [--workers N] [--threads N] [--models DIR]\n"
     "\n"
@@ -172,6 +197,9 @@ static const char *s_usage =
     "  --models DIR   also look for the spec's model here (also: $REELFARM_MODELS, ./models,\n"
     "                 the spec's folder's models/, the source tree's models/)\n"
     "  --keep         keep the temporary directory (logs, state) after a success too\n"
+    "\n"
+    "A spec's input (inputs: image, video or continue) is read from a file beside the spec\n"
+    "(or in the current directory, or an absolute path) or downloaded from its URL.\n"
     "\n"
     "example:  reelctl render examples/demo-film.yaml -o out/demo-film.mp4 --workers 2\n";
 
@@ -285,6 +313,17 @@ int rf_ctl_render(rf_ctl *ctl, int argc, char **argv)
     if (slash)
         *slash = '\0';
     free(model_path);
+    /* the input (a file the user named: its folder becomes the private farm's input root;
+     * a URL: its host is allowed) */
+    char in_root[PATH_MAX] = "", in_host[256] = "";
+    if (spec->inputs.kind != RF_INPUT_NONE && spec->inputs.is_url) {
+        const char *h = strstr(spec->inputs.path, "://");
+        h = h ? h + 3 : spec->inputs.path;
+        size_t n = strcspn(h, ":/?#");
+        snprintf(in_host, sizeof(in_host), "%.*s", (int)(n < sizeof(in_host) ? n : 0), h);
+    } else if (spec->inputs.kind != RF_INPUT_NONE) {
+        s_input_root(spec_path, spec->inputs.path, in_root, sizeof(in_root));
+    }
     rf_spec_free(&spec);
 
     /* the private farm */
@@ -306,10 +345,20 @@ int rf_ctl_render(rf_ctl *ctl, int argc, char **argv)
     snprintf(api, sizeof(api), "ipc://%s/api.sock", farm.dir);
     snprintf(state, sizeof(state), "%s/state", farm.dir);
     snprintf(log, sizeof(log), "%s/coordinator.log", farm.dir);
-    char *cargv[] = {coord_bin,       "--listen", listen,
-                     "--api",         api,        "--state",
-                     state,           "--models", model_parent[0] ? model_parent : ".",
-                     "--output-root", out_dir,    NULL};
+    char *cargv[16] = {coord_bin,       "--listen", listen,
+                       "--api",         api,        "--state",
+                       state,           "--models", model_parent[0] ? model_parent : ".",
+                       "--output-root", out_dir,    NULL};
+    int nc = 11;
+    if (in_root[0]) {
+        cargv[nc++] = "--input-root";
+        cargv[nc++] = in_root;
+    }
+    if (in_host[0]) {
+        cargv[nc++] = "--allow-url-host";
+        cargv[nc++] = in_host;
+    }
+    cargv[nc] = NULL;
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = s_on_int;

@@ -322,8 +322,11 @@ int rf_coord_run(rf_coord *c, rf_error *err)
         long timeout = c->cfg.heartbeat_ms / 4;
         if (timeout < 10)
             timeout = 10;
-        zmq_pollitem_t items[2] = {{c->wsock, 0, ZMQ_POLLIN, 0}, {c->asock, 0, ZMQ_POLLIN, 0}};
-        int n = zmq_poll(items, 2, c->dirty ? 0 : timeout);
+        int fetch_fd = c_inputs_fd(c);
+        zmq_pollitem_t items[3] = {{c->wsock, 0, ZMQ_POLLIN, 0},
+                                   {c->asock, 0, ZMQ_POLLIN, 0},
+                                   {NULL, fetch_fd, ZMQ_POLLIN, 0}};
+        int n = zmq_poll(items, fetch_fd >= 0 ? 3 : 2, c->dirty ? 0 : timeout);
         if (n < 0 && errno != EINTR) {
             rf_error_set(err, RF_EIO, "zmq_poll: %s", zmq_strerror(errno));
             return err->code;
@@ -333,6 +336,10 @@ int rf_coord_run(rf_coord *c, rf_error *err)
                 s_drain_socket(c, c->wsock);
             if (items[1].revents & ZMQ_POLLIN)
                 s_drain_socket(c, c->asock);
+            if (fetch_fd >= 0 && (items[2].revents & ZMQ_POLLIN)) {
+                c_inputs_fetched(c); /* downloaded inputs become blobs */
+                s_reload_if_needed(c);
+            }
         }
         now = c_now_ms();
         c_ops_tick(c, now);
@@ -361,6 +368,7 @@ void rf_coord_destroy(rf_coord **pself)
     if (!pself || !*pself)
         return;
     rf_coord *c = *pself;
+    c_inputs_stop(c); /* aborts downloads in flight (their jobs fetch again on restart) */
     while (c->jobs) {
         c_job *j = c->jobs;
         c->jobs = j->next;

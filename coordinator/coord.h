@@ -88,6 +88,8 @@ typedef struct c_worker {
 } c_worker;
 
 struct c_job;
+struct c_inputs;
+struct c_fetches;
 
 typedef struct c_task {
     rf_store_task row;
@@ -127,8 +129,10 @@ typedef struct c_job {
     char **prompts;            /* distinct prompt texts (positive and negative) */
     char (*text)[RF_HASH_HEX]; /* their embeddings' blobs ("" until encoded) */
     int nprompts;
-    c_task *tasks;
+    c_task *tasks; /* text prompts, then media (inputs.c), denoise chunks, decode segments */
     int ntasks;
+    struct c_inputs *in; /* the job's input (image, video, continue); NULL: text only */
+    int nmedia;          /* ENCODE_MEDIA tasks, at tasks[nprompts .. nprompts + nmedia) */
     c_chunk *chunks;
     c_timeline *timelines;
     int done_segments;
@@ -197,6 +201,7 @@ struct rf_coord {
     uint64_t ops_steps;
     int64_t ops_frames;
     int64_t next_gc_ms;
+    struct c_fetches *fetches; /* inputs.c: downloads in flight (NULL until the first URL) */
 };
 
 /* ops.c: endpoint security, metrics, SIGHUP */
@@ -214,6 +219,43 @@ void c_ops_round_fused(rf_coord *c, c_timeline *tl);
 void c_ops_bytes(rf_coord *c, const rf_wire_msg *msg, int sent);
 /* limits.max_jobs and limits.max_frames for a parsed spec at submit; RF_EINVAL says which. */
 int c_ops_admit(rf_coord *c, const rf_job_spec *spec, rf_error *err);
+
+/* inputs.c: image, video and continuation inputs (ARCHITECTURE.md §2.3) */
+/* ENCODE_MEDIA tasks the job needs (call from the build, before the tasks are laid out). */
+int c_inputs_count(rf_coord *c, c_job *job, rf_error *err);
+/* Lays out those tasks at job->tasks[job->ntasks...] (ids "<job>/media/<i>"). */
+void c_inputs_build(c_job *job);
+void c_inputs_free(c_job *job);
+/* After the job is stored (submit) or loaded (restart, reload, retry): gets the input into
+ * the store (read a file, or queue a download) unless the store has it already, then
+ * checks it and plans what its ENCODE_MEDIA tasks cover. Failures fail the job. */
+void c_inputs_start(rf_coord *c, c_job *job);
+/* 1 when t may be dispatched as far as inputs go (always for a job without one). */
+int c_inputs_ready(const c_task *t);
+/* Fills an ENCODE_MEDIA assignment: em and the blob 'input' (data malloc'd in *owned). */
+int c_inputs_assign_media(rf_coord *c, c_task *t, Reelfarm__EncodeMedia *em, Reelfarm__BlobRef *ref,
+                          rf_wire_blob *blob, void **owned, rf_error *err);
+/* The conditions of a DENOISE assignment (storage the message points into). */
+typedef struct c_cond_msg {
+    Reelfarm__BlobRef ref, *refp[1];
+    Reelfarm__FrameRange fr, *frp[1];
+    float *data;
+} c_cond_msg;
+/* Attaches t's chunk's known frames (blob "condition/0") and strength to dn; nothing when
+ * the chunk has none. Free cm->data after sending. */
+int c_inputs_assign_denoise(rf_coord *c, c_task *t, Reelfarm__Denoise *dn, c_cond_msg *cm,
+                            rf_wire_blob *blobs, size_t *nb, rf_error *err);
+/* Stores an ENCODE_MEDIA result (its warm-up frames dropped) as t->row.result. */
+int c_inputs_result(rf_coord *c, c_task *t, rf_wire_msg *msg, rf_error *err);
+/* The loop polls this fd (-1: none) and calls c_inputs_fetched when it is readable. */
+int c_inputs_fd(rf_coord *c);
+void c_inputs_fetched(rf_coord *c);
+void c_inputs_stop(rf_coord *c);
+
+/* sched.c: stored tensors (text embeddings, encoded media): magic, dtype, shape, data */
+int c_tensor_put(rf_coord *c, const rf_wire_blob *b, const char *job_id, char *hex, rf_error *err);
+int c_tensor_get(rf_coord *c, const char *hex, const char *name, rf_wire_blob *b, void **owned,
+                 rf_error *err);
 
 /* coord.c */
 int64_t c_now_ms(void);

@@ -54,6 +54,8 @@ c_task *c_task_find(rf_coord *c, const char *task_id)
             return NULL;
         if ((size_t)(num - kind) == 4 && strncmp(kind, "text", 4) == 0 && i < j->nprompts)
             t = &j->tasks[i];
+        else if ((size_t)(num - kind) == 5 && strncmp(kind, "media", 5) == 0 && i < j->nmedia)
+            t = &j->tasks[j->nprompts + i];
         else if ((size_t)(num - kind) == 7 && strncmp(kind, "denoise", 7) == 0 &&
                  i < j->plan->chunk_count)
             t = j->chunks[i].task;
@@ -203,8 +205,14 @@ static int s_job_build(rf_coord *c, c_job *job, rf_error *err)
     job->chunks = calloc((size_t)pl->chunk_count, sizeof(c_chunk));
     job->timelines = calloc((size_t)pl->timeline_count, sizeof(c_timeline));
     job->ntasks = 0;
+    job->nmedia = c_inputs_count(c, job, err);
+    if (job->nmedia < 0) {
+        free(default_neg);
+        return err->code;
+    }
     job->tasks =
-        calloc((size_t)(sp->shot_count * 2 + pl->chunk_count + pl->segment_count), sizeof(c_task));
+        calloc((size_t)(sp->shot_count * 2 + job->nmedia + pl->chunk_count + pl->segment_count),
+               sizeof(c_task));
     if (!job->prompts || !job->text || !job->chunks || !job->timelines || !job->tasks) {
         free(default_neg);
         return rf_error_set(err, RF_ENOMEM, "out of memory planning");
@@ -235,6 +243,7 @@ static int s_job_build(rf_coord *c, c_job *job, rf_error *err)
         t->row.kind = REELFARM__TASK_KIND__TASK_ENCODE_TEXT;
         t->row.unit = i;
     }
+    c_inputs_build(job);
     for (int i = 0; i < pl->chunk_count; i++) {
         c_task *t = &job->tasks[job->ntasks++];
         t->job = job;
@@ -295,6 +304,7 @@ void c_job_free(c_job *j)
     free(j->chunks);
     free(j->timelines);
     free(j->model_dir);
+    c_inputs_free(j);
     rf_spec_free(&j->spec);
     rf_plan_destroy(&j->plan);
     rf_store_job_clear(&j->row);
@@ -424,6 +434,7 @@ int c_job_submit(rf_coord *c, const Reelfarm__Submit *req, rf_spec_diags *diags,
                 "(%.12s), output %s",
                 job->plan->timeline_count, job->plan->chunk_count, job->plan->segment_count,
                 spec->steps, spec->model, hex, job->row.output_path);
+    c_inputs_start(c, job);
     c->dirty = 1;
     return 0;
 }
@@ -545,6 +556,7 @@ static int s_job_row(void *ctx, const rf_store_job *row)
     }
     if (!c_job_terminal(job) && !L->reload)
         c_job_event(c, job, "info", "resumed after a coordinator restart");
+    c_inputs_start(c, job);
     return 0;
 }
 
@@ -767,6 +779,7 @@ int c_job_retry(rf_coord *c, c_job *job, rf_error *err)
     job->row.finished_ms = 0;
     s_job_put(c, job);
     c_job_event(c, job, "info", "retried");
+    c_inputs_start(c, job);
     c->dirty = 1;
     return 0;
 }

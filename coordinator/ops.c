@@ -212,7 +212,8 @@ int c_ops_admit(rf_coord *c, const rf_job_spec *spec, rf_error *err)
                             "(limits.max_frames): split it into several jobs",
                             (long long)spec->total_frames, (long long)c->cfg.max_frames);
     if (spec->inputs.kind != RF_INPUT_NONE) {
-        /* The operator's policy first, so a user learns what is not allowed... */
+        /* The operator's policy at submit, so a user learns at once what is not allowed
+         * (coordinator/inputs.c reads or downloads the input once the job is queued) */
         const rf_config *f = c->cfg.config;
         const char *path = spec->inputs.path ? spec->inputs.path : "";
         if (spec->inputs.is_url) {
@@ -228,10 +229,6 @@ int c_ops_admit(rf_coord *c, const rf_job_spec *spec, rf_error *err)
             if (rc)
                 return rc;
         }
-        /* ...then the truth: nothing encodes inputs on the farm yet. */
-        return rf_error_set(err, RF_EUNSUPPORTED,
-                            "inputs (image, video, continue) are not rendered by the farm yet; "
-                            "remove inputs: from the spec");
     }
     if (c->cfg.max_jobs > 0) {
         int64_t open = 0;

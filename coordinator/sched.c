@@ -26,8 +26,7 @@
 
 /* ---- stored tensors (text embeddings): magic, u32 dtype, u32 ndim, i64 shape[], data */
 
-static int s_tensor_put(rf_coord *c, const rf_wire_blob *b, const char *job_id, char *hex,
-                        rf_error *err)
+int c_tensor_put(rf_coord *c, const rf_wire_blob *b, const char *job_id, char *hex, rf_error *err)
 {
     size_t head = 8 + 4 + 4 + 8 * (size_t)b->ndim;
     unsigned char *buf = malloc(head + b->len);
@@ -47,8 +46,8 @@ static int s_tensor_put(rf_coord *c, const rf_wire_blob *b, const char *job_id, 
 }
 
 /* Loads a stored tensor into blob (data malloc'd into *owned). */
-static int s_tensor_get(rf_coord *c, const char *hex, const char *name, rf_wire_blob *b,
-                        void **owned, rf_error *err)
+int c_tensor_get(rf_coord *c, const char *hex, const char *name, rf_wire_blob *b, void **owned,
+                 rf_error *err)
 {
     void *data = NULL;
     size_t len = 0;
@@ -231,9 +230,11 @@ static int s_ready(const c_task *t)
         return 0;
     switch (t->row.kind) {
     case REELFARM__TASK_KIND__TASK_ENCODE_TEXT: return 1;
+    case REELFARM__TASK_KIND__TASK_ENCODE_MEDIA: return c_inputs_ready(t);
     case REELFARM__TASK_KIND__TASK_DENOISE: {
         const c_chunk *ch = &job->chunks[t->row.unit];
-        return job->text[ch->prompt][0] && (ch->negative < 0 || job->text[ch->negative][0]);
+        return job->text[ch->prompt][0] && (ch->negative < 0 || job->text[ch->negative][0]) &&
+               c_inputs_ready(t);
     }
     case REELFARM__TASK_KIND__TASK_DECODE: {
         const c_timeline *tl = &job->timelines[job->plan->segments[t->row.unit].timeline];
@@ -333,6 +334,9 @@ static int s_send_assign(rf_coord *c, c_task *t, c_worker *w, uint64_t attempt)
     Reelfarm__EncodeText et = REELFARM__ENCODE_TEXT__INIT;
     Reelfarm__Denoise dn = REELFARM__DENOISE__INIT;
     Reelfarm__Decode dc = REELFARM__DECODE__INIT;
+    Reelfarm__EncodeMedia em = REELFARM__ENCODE_MEDIA__INIT;
+    Reelfarm__BlobRef mref = REELFARM__BLOB_REF__INIT;
+    c_cond_msg cm;
     Reelfarm__CodecSettings cs = REELFARM__CODEC_SETTINGS__INIT;
     Reelfarm__FrameRange fr = REELFARM__FRAME_RANGE__INIT;
     Reelfarm__FrameRange ov[RF_CS_MAX_SPANS], *ovp[RF_CS_MAX_SPANS];
@@ -346,6 +350,7 @@ static int s_send_assign(rf_coord *c, c_task *t, c_worker *w, uint64_t attempt)
     char *prompt_ptr[1];
     int rc = 0;
     const rf_job_spec *sp = job->spec;
+    memset(&cm, 0, sizeof(cm));
     a.task_id = t->row.id;
     a.attempt = attempt;
     a.job_id = job->row.id;
@@ -360,6 +365,11 @@ static int s_send_assign(rf_coord *c, c_task *t, c_worker *w, uint64_t attempt)
         et.n_prompts = 1;
         a.task_case = REELFARM__TASK_ASSIGN__TASK_ENCODE_TEXT;
         a.encode_text = &et;
+    } else if (t->row.kind == REELFARM__TASK_KIND__TASK_ENCODE_MEDIA) {
+        rc = c_inputs_assign_media(c, t, &em, &mref, &blobs[nb], &owned[2], &err);
+        nb += !rc;
+        a.task_case = REELFARM__TASK_ASSIGN__TASK_ENCODE_MEDIA;
+        a.encode_media = &em;
     } else if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE) {
         c_chunk *ch = &job->chunks[t->row.unit];
         c_timeline *tl = &job->timelines[ch->plan.timeline];
@@ -401,7 +411,7 @@ static int s_send_assign(rf_coord *c, c_task *t, c_worker *w, uint64_t attempt)
             dn.overlaps = ovp;
             dn.n_overlaps = (size_t)nspans;
         }
-        rc = s_tensor_get(c, job->text[ch->prompt], "context", &blobs[nb], &owned[0], &err);
+        rc = c_tensor_get(c, job->text[ch->prompt], "context", &blobs[nb], &owned[0], &err);
         if (!rc) {
             ctx.hash = job->text[ch->prompt];
             ctx.name = "context";
@@ -409,7 +419,7 @@ static int s_send_assign(rf_coord *c, c_task *t, c_worker *w, uint64_t attempt)
             nb++;
         }
         if (!rc && ch->negative >= 0) {
-            rc = s_tensor_get(c, job->text[ch->negative], "negative_context", &blobs[nb], &owned[1],
+            rc = c_tensor_get(c, job->text[ch->negative], "negative_context", &blobs[nb], &owned[1],
                               &err);
             if (!rc) {
                 nctx.hash = job->text[ch->negative];
@@ -418,6 +428,8 @@ static int s_send_assign(rf_coord *c, c_task *t, c_worker *w, uint64_t attempt)
                 nb++;
             }
         }
+        if (!rc)
+            rc = c_inputs_assign_denoise(c, t, &dn, &cm, blobs, &nb, &err);
         dn.source = REELFARM__STATE_SOURCE__STATE_FRESH;
         if (!rc && ch->row.checkpoint[0]) {
             void *buf = NULL;
@@ -487,7 +499,9 @@ static int s_send_assign(rf_coord *c, c_task *t, c_worker *w, uint64_t attempt)
         dc.frames = &fr;
         dc.warmup = (uint32_t)seg->warmup;
         dc.keep_pixel_frames = (uint32_t)(seg->pixel_end - seg->pixel_start);
-        cs.codec = s_codec(sp->output.codec);
+        /* PNG (stills, frame sequences): workers send lossless FFV1 segments and the
+         * coordinator writes the images (stitch.c) */
+        cs.codec = s_codec(sp->output.codec == RF_CODEC_PNG ? RF_CODEC_FFV1 : sp->output.codec);
         cs.crf = sp->output.crf > 0 ? (uint32_t)sp->output.crf : 0;
         cs.width = (uint32_t)sp->output.scale_width;
         cs.height = (uint32_t)sp->output.scale_height;
@@ -516,6 +530,7 @@ static int s_send_assign(rf_coord *c, c_task *t, c_worker *w, uint64_t attempt)
     for (int i = 0; i < 3; i++)
         free(owned[i]);
     free(slice);
+    free(cm.data);
     free(cw);
     rf_chunk_state_destroy(&restore);
     return rc ? -1 : 0;
@@ -706,7 +721,7 @@ static int s_result_blob(rf_coord *c, c_task *t, rf_wire_msg *msg, rf_error *err
         const rf_wire_blob *b = rf_wire_msg_blob(msg, "text/0");
         if (!b || b->dtype != RF_DTYPE_F32 || b->ndim != 2)
             return rf_error_set(err, RF_EPROTO, "ENCODE_TEXT result needs an f32 [L, D] 'text/0'");
-        int rc = s_tensor_put(c, b, "", t->row.result, err);
+        int rc = c_tensor_put(c, b, "", t->row.result, err);
         if (!rc)
             rc = rf_store_text_put(c->store, job->row.model_hash, job->prompts[t->row.unit],
                                    t->row.result, err);
@@ -738,6 +753,8 @@ static int s_result_blob(rf_coord *c, c_task *t, rf_wire_msg *msg, rf_error *err
         rf_chunk_state_destroy(&s);
         return rc;
     }
+    if (t->row.kind == REELFARM__TASK_KIND__TASK_ENCODE_MEDIA)
+        return c_inputs_result(c, t, msg, err);
     const rf_wire_blob *b = rf_wire_msg_blob(msg, "segment");
     if (!b || b->dtype != RF_DTYPE_U8 || b->len == 0)
         return rf_error_set(err, RF_EPROTO, "DECODE result needs a non-empty u8 'segment'");

@@ -101,10 +101,9 @@ int c_stitch_supported(rf_coord *c, rf_error *err)
 }
 
 /* Stream copy: each segment blob linked (or copied) as DIR/seg-N.EXT, then joined. */
-static int s_concat_video(rf_coord *c, c_job *job, const char *path, rf_error *err)
+static int s_concat_video(rf_coord *c, c_job *job, const char *path, const char *ext, rf_error *err)
 {
     int first = job->ntasks - job->plan->segment_count, n = job->plan->segment_count;
-    const char *ext = rf_codec_extension(job->spec->output.codec);
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/tmp/%s", rf_store_dir(c->store), job->row.id);
     int rc = rf_mkdirs(dir, 0700, err);
@@ -140,6 +139,40 @@ static int s_concat_video(rf_coord *c, c_job *job, const char *path, rf_error *e
     return rc;
 }
 
+/* PNG output (a still, or a frame sequence): the workers' segments are lossless FFV1
+ * (8-bit RGB), joined into mkv, then each frame is written as PNG, the same bytes a
+ * single-process render writes. */
+static int s_png(const char *mkv, const char *path, int fps, rf_error *err)
+{
+    rf_video_reader *r = rf_video_reader_open(mkv, 0, 0, err);
+    if (!r)
+        return err->code;
+    rf_video_opts vo;
+    memset(&vo, 0, sizeof(vo));
+    vo.codec = RF_CODEC_PNG;
+    vo.width = rf_video_reader_width(r);
+    vo.height = rf_video_reader_height(r);
+    vo.fps = fps > 0 ? fps : 16;
+    vo.crf = -1;
+    rf_video_writer *w = rf_video_writer_open(path, &vo, err);
+    size_t fb = (size_t)vo.width * (size_t)vo.height * 3;
+    uint8_t *rgb = malloc(fb ? fb : 1);
+    int rc = !w ? (int)err->code : !rgb ? rf_error_set(err, RF_ENOMEM, "out of memory") : 0;
+    for (int got = 1; !rc;) {
+        rc = rf_video_reader_read_u8(r, rgb, &got, err);
+        if (rc || !got)
+            break;
+        rc = rf_video_writer_write_u8(w, rgb, err);
+    }
+    rf_video_reader_close(&r);
+    free(rgb);
+    if (rc) {
+        rf_video_writer_abort(&w);
+        return rc;
+    }
+    return rf_video_writer_close(&w, err);
+}
+
 int c_stitch(rf_coord *c, c_job *job, rf_error *err)
 {
     int rc = 0;
@@ -152,8 +185,17 @@ int c_stitch(rf_coord *c, c_job *job, rf_error *err)
         if (rf_mkdirs(dir, 0755, err))
             return rf_error_prefix(err, "writing the output %s", path);
     }
+    if (!c->cfg.concat_bytes && job->spec->output.codec == RF_CODEC_PNG) {
+        char mkv[PATH_MAX + 64];
+        snprintf(mkv, sizeof(mkv), "%s/tmp/%s.mkv", rf_store_dir(c->store), job->row.id);
+        rc = s_concat_video(c, job, mkv, "mkv", err);
+        if (!rc)
+            rc = s_png(mkv, path, job->spec->fps, err);
+        unlink(mkv);
+        return rc ? rf_error_prefix(err, "writing the images of %s", path) : 0;
+    }
     if (!c->cfg.concat_bytes) {
-        rc = s_concat_video(c, job, path, err);
+        rc = s_concat_video(c, job, path, rf_codec_extension(job->spec->output.codec), err);
         return rc ? rf_error_prefix(err, "joining the segments into %s", path) : 0;
     }
     rf_atomic_file *f = rf_atomic_file_begin(path, err);

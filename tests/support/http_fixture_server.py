@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A misbehaving HTTP server for tests/test_fetch.c (standard library only).
 
-    http_fixture_server.py PORT     serves on 127.0.0.1:PORT until killed
+    http_fixture_server.py PORT [DIR]   serves on 127.0.0.1:PORT until killed
 
 Routes (bodies are bytes i % 251, so a test can predict their hash):
     /ok/N            200, N bytes, with Content-Length
@@ -14,13 +14,16 @@ Routes (bodies are bytes i % 251, so a test can predict their hash):
     /hops/K          302 to /hops/K-1 ... /hops/0 is /ok/32
     /away            302 to http://localhost:PORT/ok/16 (another host name)
     /ftp             302 to ftp://127.0.0.1/x
+    /file/NAME       200, the bytes of DIR/NAME (a plain name, no folders), 404 without it
 """
 import http.server
+import os
 import sys
 import threading
 import time
 
 COUNTS = {}
+FILES = sys.argv[2] if len(sys.argv) > 2 else None
 LOCK = threading.Lock()
 
 
@@ -92,6 +95,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.redirect("http://localhost:%d/ok/16" % port)
             elif parts[0] == "ftp":
                 self.redirect("ftp://127.0.0.1/x")
+            elif parts[0] == "file" and len(parts) == 2 and FILES and parts[1] not in ("", ".", ".."):
+                try:
+                    with open(os.path.join(FILES, parts[1]), "rb") as f:
+                        self.send_body(200, f.read())
+                except OSError:
+                    self.send_body(404, b"no such file\n")
             else:
                 self.send_body(404, b"no such route\n")
         except (BrokenPipeError, ConnectionResetError):
