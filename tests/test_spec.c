@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "rf_test.h"
 
@@ -159,12 +160,24 @@ RF_TEST(every_example_parses)
     const char *names[] = {"demo-film.yaml",    "single-shot.yaml",   "still.yaml",
                            "ad-variant.json",   "animate-image.yaml", "restyle-video.yaml",
                            "continue-clip.yaml"};
+    int inputs = 0;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         rf_error err;
         rf_job_spec *s = rf_spec_load(s_example(names[i]), NULL, &err);
         RF_CHECK_MSG(s != NULL, "%s: %s", names[i], err.msg);
+        /* an example's input file is beside it (reelctl render reads it from there) */
+        if (s->inputs.kind != RF_INPUT_NONE) {
+            char path[1200];
+            snprintf(path, sizeof(path), "%s/examples/%s", RF_SOURCE_DIR, s->inputs.path);
+            RF_CHECK_MSG(!s->inputs.is_url && access(path, R_OK) == 0,
+                         "%s: its input %s is not in examples/", names[i], s->inputs.path);
+            inputs |= 1 << s->inputs.kind;
+        }
         rf_spec_free(&s);
     }
+    /* one example per input mode */
+    RF_CHECK_EQ_INT(inputs,
+                    (1 << RF_INPUT_IMAGE) | (1 << RF_INPUT_VIDEO) | (1 << RF_INPUT_CONTINUE));
 }
 
 RF_TEST(single_shot_shorthand)
@@ -210,7 +223,7 @@ RF_TEST(inputs_of_each_kind)
     rf_job_spec *s = rf_spec_load(s_example("animate-image.yaml"), NULL, &err);
     RF_CHECK_MSG(s != NULL, "%s", err.msg);
     RF_CHECK_EQ_INT(s->inputs.kind, RF_INPUT_IMAGE);
-    RF_CHECK_EQ_STR(s->inputs.path, "harbour.png");
+    RF_CHECK_EQ_STR(s->inputs.path, "media/red-circle.png");
     RF_CHECK_EQ_INT(s->inputs.is_url, 0);
     rf_spec_free(&s);
     s = rf_spec_load(s_example("restyle-video.yaml"), NULL, &err);
