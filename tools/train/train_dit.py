@@ -2,13 +2,14 @@
 """train_dit.py - stage 4 of reel-tiny: the umT5 text encoder and the Wan DiT, jointly.
 
 Flow matching on the cached latents (encode_latents.py): x_s = (1 - s) x0 + s noise,
-target v = noise - x0, the model gets t = 1000 s. s is uniform for half the batch and
-shifted (s = 3u / (1 + 2u)) for the other half, so the noisy end that sampling with a
-shift visits is well covered. 10% of captions are dropped to "" (ids = [</s>]) so
+target v = noise - x0, the model gets t = 1000 s. s is shifted (s = 3u / (1 + 2u)) for a
+random --shifted share of the batch and uniform for the rest, so the noisy end that
+sampling with a shift visits (where colour and layout are decided) is well covered. 10% of captions are dropped to "" (ids = [</s>]) so
 classifier-free guidance with an empty negative prompt works. The umT5 encoder
 (tiny.T5_CFG) is trained jointly with the DiT (tiny.DIT_CFG): the text path is part of
 the DiT's loss. AdamW, warm-up, gradient clipping, an EMA of the weights (what is
-exported). Time-boxed by --minutes, resumable from build/train-tiny/dit_ckpt.pt.
+exported). Time-boxed by --minutes, resumable from build/train-tiny/dit_ckpt.pt (the
+minutes count the resumed runs too); --decay-from lets the lr fall to lr/10 at the end.
 """
 import argparse
 import json
@@ -29,6 +30,11 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--ema", type=float, default=0.995)
+    ap.add_argument("--shifted", type=float, default=0.5,
+                    help="share of each batch whose sigma is shifted toward the noisy end")
+    ap.add_argument("--decay-from", type=float, default=0.0,
+                    help="minutes (total, resumed runs included) after which the lr falls linearly to "
+                         "lr/10 at --minutes; 0: constant")
     args = ap.parse_args()
     threads()
     torch.manual_seed(0)
@@ -73,7 +79,7 @@ def main():
         bi = rng.integers(0, len(z), args.batch)
         x0 = z[torch.from_numpy(bi)]
         u = torch.from_numpy(rng.random(args.batch)).float()
-        half = torch.arange(args.batch) % 2 == 1
+        half = torch.from_numpy(rng.random(args.batch) < args.shifted)
         s = torch.where(half, 3 * u / (1 + 2 * u), u).clamp(0.0, 0.999)
         noise = torch.randn(x0.shape, generator=g)
         sv = s.view(-1, 1, 1, 1, 1)
@@ -81,6 +87,9 @@ def main():
         drop = rng.random(args.batch) < 0.1
         texts = [empty if drop[i] else ids[j] for i, j in enumerate(bi)]
         lr = args.lr * min(1.0, (step + 1) / 50)
+        el = (time.time() - t0) / 60
+        if 0 < args.decay_from < el:
+            lr *= 1.0 - 0.9 * min(1.0, (el - args.decay_from) / max(1e-6, args.minutes - args.decay_from))
         for pg in opt.param_groups:
             pg["lr"] = lr
         ctx, lens = tiny.encode_text(p5, c5, texts)

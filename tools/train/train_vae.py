@@ -13,7 +13,10 @@ unclamped decoder output (foreground pixels weighted --fg-weight x), plus 1e-3 *
 0.05^2) so it tolerates a denoiser's small errors. Runs for --minutes (resumable from
 build/train-tiny/vae_ckpt.pt); the latents_mean/std are set later by encode_latents.py.
 --decoder-only then continues with the encoder frozen (so the cached latents stay
-valid) while the DiT trains: build/train-tiny/vae_dec_ckpt.pt, which export.py prefers.
+valid) while the DiT trains: build/train-tiny/vae_dec_ckpt.pt, which export.py prefers. With --cached-clips N it
+decodes N whole native clips per step from the cached latents (+ noise of
+--latent-noise x their std), against the re-rendered clips: the temporal layers then
+learn on the exact input the engine decodes (the crop steps teach them little).
 """
 import argparse
 import json
@@ -95,6 +98,42 @@ def recon(vae, x, g, frozen_encoder=False, fg_weight=1.0):
     return (w * d.abs()).mean() + (w * d.pow(2)).mean(), 1e-3 * mu.pow(2).mean(), d.abs().mean().item()
 
 
+class CachedClips:
+    """Decoder training on whole native clips: the cached latents (encode_latents.py,
+    frozen encoder) and the clips they were encoded from, re-rendered (clips.py is a
+    pure function of the attributes and seed) and kept in memory."""
+
+    def __init__(self):
+        from encode_latents import dataset_attrs
+        d = torch.load(work("latents.pt"))
+        self.mu = d["z"] * d["std"].view(1, -1, 1, 1, 1) + d["mean"].view(1, -1, 1, 1, 1)
+        self.std = d["std"].view(1, -1, 1, 1, 1)
+        self.attrs = dataset_attrs(len(self.mu))
+        self.frames = self.mu.shape[2] * 4 - 3
+        self.cache = {}
+
+    def batch(self, step, n):
+        rng = np.random.default_rng(500000 + step)
+        idx = rng.integers(0, len(self.mu), n)
+        xs = []
+        for i in idx.tolist():
+            if i not in self.cache:
+                a, seed = self.attrs[i]
+                self.cache[i] = clips.render(a, self.frames, H, W, seed=seed)
+            xs.append(clip_tensor(self.cache[i]))
+        return self.mu[torch.from_numpy(idx)], torch.stack(xs)
+
+
+def recon_mu(vae, mu, std, x, g, noise, fg_weight):
+    """Loss of decoding raw mu (+ noise x the latents' std: a denoiser's error) against x."""
+    z = mu + noise * std * torch.randn(mu.shape, generator=g)
+    y = vae.dec_body(vae.cconv(z, "conv2", None), None)
+    d = y - x
+    med = x.flatten(3).median(dim=3).values[..., None, None]
+    w = 1.0 + (fg_weight - 1.0) * ((x - med).abs().amax(dim=1, keepdim=True) > 0.1).float()
+    return (w * d.abs()).mean() + (w * d.pow(2)).mean(), d.abs().mean().item()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=25.0)
@@ -103,6 +142,13 @@ def main():
                     help="freeze the encoder (its latents are cached) and train the decoder on")
     ap.add_argument("--fg-weight", type=float, default=1.0,
                     help="loss weight of pixels off the image's median colour")
+    ap.add_argument("--cached-clips", type=int, default=0,
+                    help="with --decoder-only: each step decodes this many whole cached clips "
+                         "(latents.pt) instead of the crop/frame mix")
+    ap.add_argument("--latent-noise", type=float, default=0.1,
+                    help="--cached-clips: noise added to the latent, in units of its std")
+    ap.add_argument("--decay-from", type=float, default=0.0,
+                    help="minutes (total) after which the lr falls linearly to lr/10 at --minutes")
     args = ap.parse_args()
     threads()
     torch.manual_seed(0)
@@ -130,14 +176,34 @@ def main():
         step, log, spent = c["step"], c["log"], c["spent"]
         print("resumed at step %d (%.1f min spent)" % (step, spent / 60), flush=True)
     vae = FastVAE(sd)
+    cached = CachedClips() if args.cached_clips else None
+    assert cached is None or args.decoder_only, "--cached-clips needs --decoder-only"
     t0 = time.time() - spent
     while time.time() - t0 < args.minutes * 60:
         g = torch.Generator().manual_seed(step)
         singles, full, cl = batch(step)
         lr = args.lr * min(1.0, (step + 1) / 20)
+        el = (time.time() - t0) / 60
+        if 0 < args.decay_from < el:
+            lr *= 1.0 - 0.9 * min(1.0, (el - args.decay_from) / max(1e-6, args.minutes - args.decay_from))
         for pg in opt.param_groups:
             pg["lr"] = lr
         opt.zero_grad()
+        if cached is not None:
+            mu, x = cached.batch(step, args.cached_clips)
+            loss, l1 = recon_mu(vae, mu, cached.std, x, g, args.latent_noise, args.fg_weight)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([sd[k] for k in train_names], 1.0)
+            opt.step()
+            step += 1
+            log.append([step, time.time() - t0, loss.item(), float("nan"), float("nan"), l1])
+            if step % 10 == 0:
+                print("vae step %d t %.0fs loss %.4f l1 whole clips %.4f" % (step, log[-1][1], loss.item(), l1), flush=True)
+            if step % 50 == 0 or time.time() - t0 >= args.minutes * 60:
+                torch.save({"sd": {k: v.detach() for k, v in sd.items() if not k.startswith("latents_")},
+                            "opt": opt.state_dict(), "step": step, "log": log, "spent": time.time() - t0}, ck + ".tmp")
+                os.replace(ck + ".tmp", ck)
+            continue
         fz = args.decoder_only
         fw = args.fg_weight
         ls, rs, l1s = recon(vae, singles, g, fz, fw)
