@@ -88,6 +88,9 @@ static void s_reload_if_needed(rf_coord *c)
     else
         rf_log_kv(RF_LOG_WARN, "store", "state reloaded from the store after a refused commit",
                   NULL);
+    for (c_worker *w = c->workers; w; w = w->next) /* their running counts were recounted */
+        c_worker_may_free(c, w);
+    c_leases_rebuild(c); /* the old jobs' tasks are gone */
 }
 
 /* While paused: is the store writable again? A small durable file and a committed
@@ -275,6 +278,7 @@ rf_coord *rf_coord_new(const rf_coord_config *cfg, rf_error *err)
         goto fail;
     if (c_jobs_load(c, err))
         goto fail;
+    c_leases_rebuild(c);
     c->dirty = 1;
     return c;
 fail:
@@ -376,6 +380,9 @@ void rf_coord_destroy(rf_coord **pself)
     }
     free(c->lost);
     free(c->claims);
+    c_tcache_free(c);
+    c_workers_index_free(c);
+    free(c->leases);
     while (c->workers) {
         c_worker *w = c->workers;
         c->workers = w->next;

@@ -84,6 +84,7 @@ typedef struct c_worker {
     int draining;
     int running; /* attempts it holds */
     uint64_t tasks_done, tasks_failed;
+    int free_pos; /* index + 1 in rf_coord.wfree (0: not there) */
     struct c_worker *next;
 } c_worker;
 
@@ -186,10 +187,39 @@ struct rf_coord {
         uint64_t attempt;
     } * claims; /* attempts claimed by one dispatch pass, sent after one commit */
     int nclaims, capclaims;
-    int64_t next_lease_check_ms; /* no lease can run out before this */
+    /* leases: a min-heap of (deadline, task, attempt) entries, one pushed per dispatch;
+     * an entry whose attempt ended is dropped when it surfaces, one whose lease was
+     * extended is pushed again with the new deadline (sched.c) */
+    struct c_lease {
+        int64_t deadline;
+        c_task *task;
+        uint64_t attempt;
+    } * leases;
+    int nleases, capleases, leases_limit;
+    /* stored tensors sent with many tasks (text embeddings: immutable, content-addressed)
+     * kept in memory, least recently used evicted beyond a byte budget (sched.c) */
+    struct c_tcache {
+        char hex[RF_HASH_HEX];
+        uint64_t key; /* the hash's first 8 bytes, compared first */
+        void *data;   /* the stored file: header + values */
+        size_t len;
+        uint64_t used;
+    } * tcache;
+    int ntcache, captcache;
+    size_t tcache_bytes;
+    uint64_t tcache_tick;
     int64_t started_ms, next_beat_ms;
     uint64_t beat_seq, event_seq;
     c_worker *workers;
+    /* workers.c: the workers indexed by id and by routing id (open addressing, wcap slots
+     * each, a power of two at least twice nworkers; rebuilt when a worker leaves), and the
+     * set of workers that may have a free slot: placement looks only there (sched.c) */
+    c_worker **wid, **wpeer;
+    size_t wcap;
+    int nworkers;
+    c_worker **wfree;
+    int nwfree, capwfree;
+    int64_t next_live_ms; /* next liveness check of every worker */
     c_job *jobs;
     c_watch *watches;
     c_model *models;
@@ -283,6 +313,12 @@ c_worker *c_worker_find(rf_coord *c, const char *id_or_name);
 int c_worker_has_model(const c_worker *w, const char *hash);
 void c_worker_lost(rf_coord *c, c_worker *w, const char *why);
 void c_worker_drain(rf_coord *c, c_worker *w, const char *reason);
+/* w may have a free slot now (a task ended, it joined): placement looks at it again. */
+void c_worker_may_free(rf_coord *c, c_worker *w);
+/* Removes w from the free set (it has no free slot, or it is leaving). */
+void c_worker_unfree(rf_coord *c, c_worker *w);
+/* Frees the worker indexes (at the end). */
+void c_workers_index_free(rf_coord *c);
 
 /* api.c */
 void c_api_message(rf_coord *c, rf_wire_msg *msg);
@@ -322,6 +358,9 @@ int c_task_put(rf_coord *c, c_task *t);
 /* sched.c */
 void c_dispatch(rf_coord *c);
 void c_leases_tick(rf_coord *c, int64_t now);
+/* Rebuilds the lease heap from the running tasks (after jobs were loaded or reloaded: the
+ * heap points into them; also drops the entries of ended attempts). */
+void c_leases_rebuild(rf_coord *c);
 /* Ends the current attempt of t (lost lease, lost worker, retryable error): requeues
  * it, or fails the job when 3 different workers failed it. counts: 1 when it counts
  * as a failure of worker. */
@@ -332,6 +371,8 @@ void c_on_progress(rf_coord *c, c_worker *w, rf_wire_msg *msg);
 /* The task's current attempt if worker w owns it, else NULL (and the message is stale). */
 c_task *c_fence(rf_coord *c, c_worker *w, const char *task_id, uint64_t attempt, const char *what);
 void c_cancel_attempt(rf_coord *c, c_task *t, const char *reason);
+/* Frees the in-memory cache of stored tensors. */
+void c_tcache_free(rf_coord *c);
 
 /* rounds.c */
 void c_on_overlap_up(rf_coord *c, c_worker *w, rf_wire_msg *msg);

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void s_lease_push(rf_coord *c, c_task *t);
+
 #define MAX_FAILED_WORKERS 3
 #define TENSOR_MAGIC       "RFTENS1"
 
@@ -45,6 +47,113 @@ int c_tensor_put(rf_coord *c, const rf_wire_blob *b, const char *job_id, char *h
     return rc;
 }
 
+/* The cache of stored tensors: a text embedding goes out with every DENOISE task of its
+ * prompt, so it is read from the store (and its hash verified) once, not per dispatch. */
+#define TCACHE_BYTES   ((size_t)256 << 20)
+#define TCACHE_ENTRIES 4096
+
+void c_tcache_free(rf_coord *c)
+{
+    for (int i = 0; i < c->ntcache; i++)
+        free(c->tcache[i].data);
+    free(c->tcache);
+    c->tcache = NULL;
+    c->ntcache = c->captcache = 0;
+    c->tcache_bytes = 0;
+}
+
+static uint64_t s_hex_key(const char *hex)
+{
+    uint64_t k = 0;
+    for (int i = 0; i < 16 && hex[i]; i++)
+        k = k << 4 | (uint64_t)(hex[i] <= '9' ? hex[i] - '0' : (hex[i] | 32) - 'a' + 10);
+    return k;
+}
+
+/* The stored bytes of blob hex, borrowed from the cache (valid until the next call that
+ * misses: entries used since the last tick are never evicted). */
+static int s_tcache_get(rf_coord *c, const char *hex, const void **data, size_t *len, rf_error *err)
+{
+    uint64_t key = s_hex_key(hex);
+    for (int i = 0; i < c->ntcache; i++) {
+        struct c_tcache *e = &c->tcache[i];
+        if (e->key == key && strcmp(e->hex, hex) == 0) {
+            e->used = c->tcache_tick;
+            *data = e->data;
+            *len = e->len;
+            return 0;
+        }
+    }
+    void *buf = NULL;
+    size_t n = 0;
+    int rc = rf_store_blob_get(c->store, hex, &buf, &n, err);
+    if (rc)
+        return rc;
+    /* evict the least recently used (never one used in this tick) until it fits */
+    while (c->ntcache > 0 && (c->tcache_bytes + n > TCACHE_BYTES || c->ntcache >= TCACHE_ENTRIES)) {
+        int lru = -1;
+        for (int i = 0; i < c->ntcache; i++)
+            if (c->tcache[i].used != c->tcache_tick &&
+                (lru < 0 || c->tcache[i].used < c->tcache[lru].used))
+                lru = i;
+        if (lru < 0)
+            break;
+        c->tcache_bytes -= c->tcache[lru].len;
+        free(c->tcache[lru].data);
+        c->tcache[lru] = c->tcache[--c->ntcache];
+    }
+    if (c->ntcache == c->captcache) {
+        int cap = c->captcache ? c->captcache * 2 : 16;
+        void *p = realloc(c->tcache, (size_t)cap * sizeof(*c->tcache));
+        if (!p) {
+            free(buf);
+            return rf_error_set(err, RF_ENOMEM, "out of memory caching blob %s", hex);
+        }
+        c->tcache = p;
+        c->captcache = cap;
+    }
+    struct c_tcache *e = &c->tcache[c->ntcache++];
+    snprintf(e->hex, sizeof(e->hex), "%s", hex);
+    e->key = key;
+    e->data = buf;
+    e->len = n;
+    e->used = c->tcache_tick;
+    c->tcache_bytes += n;
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
+/* Points blob at the values of a stored tensor's bytes (header checked). */
+static int s_tensor_parse(const char *hex, const char *name, const void *data, size_t len,
+                          rf_wire_blob *b, rf_error *err)
+{
+    uint32_t dt, nd;
+    if (len < 16 || memcmp(data, TENSOR_MAGIC, 8) != 0 ||
+        (memcpy(&dt, (const char *)data + 8, 4), memcpy(&nd, (const char *)data + 12, 4), nd > 8) ||
+        len < 16 + 8 * (size_t)nd)
+        return rf_error_set(err, RF_EINVAL, "stored tensor %s is damaged", hex);
+    memset(b, 0, sizeof(*b));
+    b->name = name;
+    b->dtype = (rf_dtype)dt;
+    b->ndim = (int)nd;
+    memcpy(b->shape, (const char *)data + 16, 8 * (size_t)nd);
+    b->frame_axis = -1;
+    b->data = (const char *)data + 16 + 8 * (size_t)nd;
+    b->len = len - 16 - 8 * (size_t)nd;
+    return 0;
+}
+
+/* Points blob at a stored tensor (borrowed from the cache; see s_tcache_get). */
+static int s_tensor_get(rf_coord *c, const char *hex, const char *name, rf_wire_blob *b,
+                        rf_error *err)
+{
+    const void *data = NULL;
+    size_t len = 0;
+    int rc = s_tcache_get(c, hex, &data, &len, err);
+    return rc ? rc : s_tensor_parse(hex, name, data, len, b, err);
+}
+
 /* Loads a stored tensor into blob (data malloc'd into *owned). */
 int c_tensor_get(rf_coord *c, const char *hex, const char *name, rf_wire_blob *b, void **owned,
                  rf_error *err)
@@ -52,23 +161,12 @@ int c_tensor_get(rf_coord *c, const char *hex, const char *name, rf_wire_blob *b
     void *data = NULL;
     size_t len = 0;
     int rc = rf_store_blob_get(c->store, hex, &data, &len, err);
-    if (rc)
-        return rc;
-    uint32_t dt, nd;
-    if (len < 16 || memcmp(data, TENSOR_MAGIC, 8) != 0 ||
-        (memcpy(&dt, (char *)data + 8, 4), memcpy(&nd, (char *)data + 12, 4), nd > 8) ||
-        len < 16 + 8 * (size_t)nd) {
+    if (!rc)
+        rc = s_tensor_parse(hex, name, data, len, b, err);
+    if (rc) {
         free(data);
-        return rf_error_set(err, RF_EINVAL, "stored tensor %s is damaged", hex);
+        return rc;
     }
-    memset(b, 0, sizeof(*b));
-    b->name = name;
-    b->dtype = (rf_dtype)dt;
-    b->ndim = (int)nd;
-    memcpy(b->shape, (char *)data + 16, 8 * (size_t)nd);
-    b->frame_axis = -1;
-    b->data = (char *)data + 16 + 8 * (size_t)nd;
-    b->len = len - 16 - 8 * (size_t)nd;
     *owned = data;
     return 0;
 }
@@ -121,6 +219,8 @@ static void s_release(rf_coord *c, c_task *t)
     c_worker *w = s_owner(c, t);
     if (w && w->running > 0)
         w->running--;
+    if (w)
+        c_worker_may_free(c, w);
     c->dirty = 1;
 }
 
@@ -249,24 +349,47 @@ static int s_free(const c_worker *w)
     return w->draining ? 0 : (int)w->max_tasks - w->running;
 }
 
+/* Drops the workers without a free slot from the free set; returns its size. */
+static int s_prune_free(rf_coord *c)
+{
+    for (int i = 0; i < c->nwfree;) {
+        c_worker *w = c->wfree[i];
+        if (s_free(w) <= 0)
+            c_worker_unfree(c, w); /* the last one moved to i: look at i again */
+        else
+            i++;
+    }
+    return c->nwfree;
+}
+
+/* The worker holding the chunk's state when it can take the task, else the least busy
+ * worker with a free slot that holds the job's model and has not failed the task. Looks
+ * only at the free set (workers with a free slot), so a busy farm costs nothing here. */
 static c_worker *s_pick(rf_coord *c, const c_task *t)
 {
     const c_job *job = t->job;
     const char *holder =
         t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE ? job->chunks[t->row.unit].row.worker : "";
+    if (holder[0]) {
+        c_worker *h = c_worker_find(c, holder);
+        if (h && strcmp(h->id, holder) == 0 && s_free(h) > 0 &&
+            c_worker_has_model(h, job->row.model_hash) && !s_listed(t->row.failed_workers, h->name))
+            return h;
+    }
     c_worker *best = NULL;
-    long best_score = -1;
-    for (c_worker *w = c->workers; w; w = w->next) {
-        if (s_free(w) <= 0 || !c_worker_has_model(w, job->row.model_hash) ||
+    for (int i = 0; i < c->nwfree;) {
+        c_worker *w = c->wfree[i];
+        if (s_free(w) <= 0) {
+            c_worker_unfree(c, w);
+            continue;
+        }
+        i++;
+        if ((best && w->running >= best->running) || !c_worker_has_model(w, job->row.model_hash) ||
             s_listed(t->row.failed_workers, w->name))
             continue;
-        long score = 1000000L - w->running;
-        if (holder[0] && strcmp(holder, w->id) == 0)
-            score += 10000000L;
-        if (score > best_score) {
-            best = w;
-            best_score = score;
-        }
+        best = w;
+        if (!best->running)
+            break; /* nobody is less busy */
     }
     return best;
 }
@@ -315,6 +438,7 @@ static int s_claim(rf_coord *c, c_task *t, c_worker *w)
     if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE)
         snprintf(job->chunks[t->row.unit].row.worker, RF_STORE_ID_MAX, "%s", w->id);
     w->running++;
+    s_lease_push(c, t);
     c_task_put(c, t);
     c_job_advance(c, job);
     c->claims[c->nclaims].task = t;
@@ -343,7 +467,7 @@ static int s_send_assign(rf_coord *c, c_task *t, c_worker *w, uint64_t attempt)
     Reelfarm__BlobRef ctx = REELFARM__BLOB_REF__INIT, nctx = REELFARM__BLOB_REF__INIT;
     rf_wire_blob blobs[MAX_ASSIGN_BLOBS];
     size_t nb = 0;
-    void *owned[3] = {NULL, NULL, NULL};
+    void *owned[3] = {NULL, NULL, NULL}; /* [2]: the media input (the contexts are cached) */
     rf_chunk_state *restore = NULL;
     rf_chunk_wire *cw = NULL;
     float *slice = NULL;
@@ -411,7 +535,8 @@ static int s_send_assign(rf_coord *c, c_task *t, c_worker *w, uint64_t attempt)
             dn.overlaps = ovp;
             dn.n_overlaps = (size_t)nspans;
         }
-        rc = c_tensor_get(c, job->text[ch->prompt], "context", &blobs[nb], &owned[0], &err);
+        c->tcache_tick++;
+        rc = s_tensor_get(c, job->text[ch->prompt], "context", &blobs[nb], &err);
         if (!rc) {
             ctx.hash = job->text[ch->prompt];
             ctx.name = "context";
@@ -419,8 +544,7 @@ static int s_send_assign(rf_coord *c, c_task *t, c_worker *w, uint64_t attempt)
             nb++;
         }
         if (!rc && ch->negative >= 0) {
-            rc = c_tensor_get(c, job->text[ch->negative], "negative_context", &blobs[nb], &owned[1],
-                              &err);
+            rc = s_tensor_get(c, job->text[ch->negative], "negative_context", &blobs[nb], &err);
             if (!rc) {
                 nctx.hash = job->text[ch->negative];
                 nctx.name = "negative_context";
@@ -550,9 +674,10 @@ static int s_gang(rf_coord *c, c_job *job, c_timeline *tl)
     }
     if (!pending)
         return 0;
-    for (c_worker *w = c->workers; w; w = w->next)
-        if (c_worker_has_model(w, job->row.model_hash) && s_free(w) > 0)
-            free_slots += s_free(w);
+    s_prune_free(c);
+    for (int i = 0; i < c->nwfree; i++)
+        if (c_worker_has_model(c->wfree[i], job->row.model_hash))
+            free_slots += s_free(c->wfree[i]);
     if (free_slots < pending)
         return 0;
     int n = 0;
@@ -599,10 +724,7 @@ static int s_dispatch_one(rf_coord *c, c_job *job)
 
 void c_dispatch(rf_coord *c)
 {
-    int any_free = 0;
-    for (c_worker *w = c->workers; w && !any_free; w = w->next)
-        any_free |= s_free(w) > 0;
-    if (!any_free)
+    if (!s_prune_free(c))
         return;
     for (int pass = 0; pass < 1000000 && !c->need_reload; pass++) {
         int top = -1000000, sent = 0;
@@ -645,54 +767,118 @@ void c_dispatch(rf_coord *c)
 
 /* ---- leases ----------------------------------------------------------------------- */
 
-void c_leases_tick(rf_coord *c, int64_t now)
+static void s_heap_up(struct c_lease *h, int i)
 {
-    /* every deadline is "now + lease_ms" when set, so none is earlier than the earliest
-     * seen by the last scan: until then there is nothing to look at */
-    if (now < c->next_lease_check_ms)
-        return;
-    int64_t next = now + c->cfg.lease_ms;
+    struct c_lease e = h[i];
+    while (i > 0 && h[(i - 1) / 2].deadline > e.deadline) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = e;
+}
+
+static void s_heap_down(struct c_lease *h, int n, int i)
+{
+    struct c_lease e = h[i];
+    for (;;) {
+        int k = 2 * i + 1;
+        if (k >= n)
+            break;
+        if (k + 1 < n && h[k + 1].deadline < h[k].deadline)
+            k++;
+        if (h[k].deadline >= e.deadline)
+            break;
+        h[i] = h[k];
+        i = k;
+    }
+    h[i] = e;
+}
+
+static int s_lease_add(rf_coord *c, c_task *t)
+{
+    if (c->nleases == c->capleases) {
+        int cap = c->capleases ? c->capleases * 2 : 1024;
+        void *p = realloc(c->leases, (size_t)cap * sizeof(*c->leases));
+        if (!p)
+            return -1;
+        c->leases = p;
+        c->capleases = cap;
+    }
+    c->leases[c->nleases].deadline = t->row.lease_deadline_ms;
+    c->leases[c->nleases].task = t;
+    c->leases[c->nleases].attempt = t->row.attempt;
+    s_heap_up(c->leases, c->nleases++);
+    return 0;
+}
+
+void c_leases_rebuild(rf_coord *c)
+{
+    c->nleases = 0;
     for (c_job *j = c->jobs; j; j = j->next) {
         if (c_job_terminal(j))
             continue;
-        for (int i = 0; i < j->ntasks; i++) {
-            c_task *t = &j->tasks[i];
-            if (t->row.state != REELFARM__UNIT_STATE__UNIT_RUNNING)
-                continue;
-            if (now <= t->row.lease_deadline_ms) {
-                if (t->row.lease_deadline_ms < next)
-                    next = t->row.lease_deadline_ms;
-                continue;
-            }
-            c_worker *w = s_owner(c, t);
-            char name[128];
-            snprintf(name, sizeof(name), "%s",
-                     w                       ? w->name
-                     : t->row.worker_name[0] ? t->row.worker_name
-                                             : t->row.worker);
-            rf_log_kv(RF_LOG_WARN, "sched", "lease expired", "task=%s attempt=%llu worker=%s",
-                      t->row.id, (unsigned long long)t->row.attempt, name);
-            if (w) {
-                Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
-                Reelfarm__CancelTask ct = REELFARM__CANCEL_TASK__INIT;
-                ct.task_id = t->row.id;
-                ct.attempt = t->row.attempt;
-                ct.reason = "lease expired";
-                env.kind_case = REELFARM__ENVELOPE__KIND_CANCEL_TASK;
-                env.cancel_task = &ct;
-                rf_wire_msg m = {0};
-                memcpy(m.peer, w->peer, w->peer_len);
-                m.peer_len = w->peer_len;
-                m.env = &env;
-                c_send(c, c->wsock, &m);
-            }
-            c_ops_lease_expired(c, t);
-            c_task_requeue(c, t, name, "lease expired without progress", 1);
-            if (c_job_terminal(j))
-                break;
-        }
+        for (int i = 0; i < j->ntasks; i++)
+            if (j->tasks[i].row.state == REELFARM__UNIT_STATE__UNIT_RUNNING)
+                s_lease_add(c, &j->tasks[i]);
     }
-    c->next_lease_check_ms = next;
+    /* entries of finished attempts wait for their deadline: compact when they pile up */
+    c->leases_limit = 4 * c->nleases > 65536 ? 4 * c->nleases : 65536;
+}
+
+/* A new lease (a dispatch). Without memory for the entry the heap is rebuilt from the
+ * tasks, which always works, only slower. */
+static void s_lease_push(rf_coord *c, c_task *t)
+{
+    if (c->nleases >= c->leases_limit || s_lease_add(c, t))
+        c_leases_rebuild(c);
+}
+
+static void s_lease_expire(rf_coord *c, c_task *t)
+{
+    c_worker *w = s_owner(c, t);
+    char name[128];
+    snprintf(name, sizeof(name), "%s",
+             w                       ? w->name
+             : t->row.worker_name[0] ? t->row.worker_name
+                                     : t->row.worker);
+    rf_log_kv(RF_LOG_WARN, "sched", "lease expired", "task=%s attempt=%llu worker=%s", t->row.id,
+              (unsigned long long)t->row.attempt, name);
+    if (w) {
+        Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+        Reelfarm__CancelTask ct = REELFARM__CANCEL_TASK__INIT;
+        ct.task_id = t->row.id;
+        ct.attempt = t->row.attempt;
+        ct.reason = "lease expired";
+        env.kind_case = REELFARM__ENVELOPE__KIND_CANCEL_TASK;
+        env.cancel_task = &ct;
+        rf_wire_msg m = {0};
+        memcpy(m.peer, w->peer, w->peer_len);
+        m.peer_len = w->peer_len;
+        m.env = &env;
+        c_send(c, c->wsock, &m);
+    }
+    c_ops_lease_expired(c, t);
+    c_task_requeue(c, t, name, "lease expired without progress", 1);
+}
+
+void c_leases_tick(rf_coord *c, int64_t now)
+{
+    /* only entries whose deadline has passed are looked at: O(log n) each */
+    while (c->nleases > 0 && c->leases[0].deadline < now) {
+        struct c_lease e = c->leases[0];
+        c->leases[0] = c->leases[--c->nleases];
+        if (c->nleases > 0)
+            s_heap_down(c->leases, c->nleases, 0);
+        c_task *t = e.task;
+        if (t->row.state != REELFARM__UNIT_STATE__UNIT_RUNNING || t->row.attempt != e.attempt ||
+            c_job_terminal(t->job))
+            continue; /* that attempt ended */
+        if (now <= t->row.lease_deadline_ms) {
+            s_lease_push(c, t); /* extended by progress since: wait for the new deadline */
+            continue;
+        }
+        s_lease_expire(c, t);
+    }
 }
 
 /* ---- outcomes --------------------------------------------------------------------- */

@@ -21,6 +21,7 @@
 
 #define SCHEMA_VERSION 3
 #define STMT_CACHE     64
+#define COUNTERS       8
 
 struct rf_store {
     sqlite3 *db;
@@ -31,6 +32,16 @@ struct rf_store {
         sqlite3_stmt *stmt;
     } cache[STMT_CACHE];
     int ncache;
+    /* counters advanced inside a transaction: kept here and written once, just before
+     * its COMMIT (one row write per counter per commit, not per rf_store_next); a
+     * rollback forgets them so the next use reads the committed value again */
+    struct {
+        char name[32];
+        uint64_t value;
+        int dirty;
+    } counters[COUNTERS];
+    int ncounters;
+    unsigned char fanout[32]; /* blobs/<2 hex>/ directories known to exist (bit per dir) */
 };
 
 static const char *s_schema[] = {
@@ -237,10 +248,17 @@ int rf_store_in_tx(const rf_store *self)
     return self->in_tx;
 }
 
+static int s_counters_flush(rf_store *self, rf_error *err);
+
 int rf_store_commit(rf_store *self, rf_error *err)
 {
     if (!self->in_tx)
         return 0;
+    int frc = s_counters_flush(self, err);
+    if (frc) {
+        rf_store_rollback(self);
+        return frc;
+    }
     if (rf_atomic_file_full_injected()) {
         rf_store_rollback(self);
         return rf_error_set(err, RF_ENOSPC,
@@ -254,19 +272,85 @@ int rf_store_commit(rf_store *self, rf_error *err)
         return rc;
     }
     self->in_tx = 0;
+    for (int i = 0; i < self->ncounters; i++)
+        self->counters[i].dirty = 0;
     return 0;
 }
 
 void rf_store_rollback(rf_store *self)
 {
+    self->ncounters = 0; /* uncommitted advances are gone with the transaction */
     if (!self->in_tx)
         return;
     sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
     self->in_tx = 0;
 }
 
+/* Writes the counters advanced in this transaction (part of it: before COMMIT). */
+static int s_counters_flush(rf_store *self, rf_error *err)
+{
+    static const char *sql = "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO "
+                             "UPDATE SET value = ?2";
+    for (int i = 0; i < self->ncounters; i++) {
+        if (!self->counters[i].dirty)
+            continue;
+        sqlite3_stmt *st = s_stmt(self, sql, err);
+        if (!st)
+            return err ? (int)err->code : RF_EIO;
+        sqlite3_bind_text(st, 1, self->counters[i].name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)self->counters[i].value);
+        int rc = s_step_done(self, st, err, "advancing a counter");
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* The committed value of a counter (0 when it was never advanced). */
+static int s_counter_read(rf_store *self, const char *counter, uint64_t *out, rf_error *err)
+{
+    static const char *sql = "SELECT value FROM meta WHERE key = ?1";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    sqlite3_bind_text(st, 1, counter, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        rc = s_db_error(self, err, "reading a counter");
+        s_done(self, st);
+        return rc;
+    }
+    *out = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+    s_done(self, st);
+    return 0;
+}
+
 int rf_store_next(rf_store *self, const char *counter, uint64_t *out, rf_error *err)
 {
+    if (self->in_tx && strlen(counter) < sizeof(self->counters[0].name)) {
+        int i = 0;
+        while (i < self->ncounters && strcmp(self->counters[i].name, counter) != 0)
+            i++;
+        if (i == self->ncounters && i < COUNTERS) {
+            uint64_t v = 0;
+            int rc = s_counter_read(self, counter, &v, err);
+            if (rc)
+                return rc;
+            snprintf(self->counters[i].name, sizeof(self->counters[i].name), "%s", counter);
+            self->counters[i].value = v;
+            self->counters[i].dirty = 0;
+            self->ncounters++;
+        }
+        if (i < self->ncounters) {
+            *out = ++self->counters[i].value;
+            self->counters[i].dirty = 1;
+            return 0;
+        }
+    }
+    /* outside a transaction (or too many counters): one write now, as before */
+    for (int i = 0; i < self->ncounters; i++)
+        if (strcmp(self->counters[i].name, counter) == 0)
+            self->ncounters = 0; /* the cached value would go stale */
     static const char *sql = "INSERT INTO meta(key, value) VALUES(?1, 1) ON CONFLICT(key) DO "
                              "UPDATE SET value = value + 1 RETURNING value";
     sqlite3_stmt *st = s_stmt(self, sql, err);
@@ -648,6 +732,11 @@ int rf_store_blob_path(const rf_store *self, const char *hex, char *buf, size_t 
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
+static unsigned s_nib(char ch)
+{
+    return ch >= '0' && ch <= '9' ? (unsigned)(ch - '0') : (unsigned)(ch - 'a' + 10) & 15u;
+}
+
 int rf_store_blob_put(rf_store *self, const void *data, size_t len, const char *job_id,
                       char hex_out[RF_HASH_HEX], rf_error *err)
 {
@@ -659,9 +748,22 @@ int rf_store_blob_put(rf_store *self, const void *data, size_t len, const char *
     snprintf(dir, sizeof(dir), "%s/blobs/%.2s", self->dir, hex_out);
     struct stat sb;
     if (stat(path, &sb) != 0 || (size_t)sb.st_size != len) {
-        int rc = rf_mkdirs(dir, 0700, err);
+        /* the fan-out directory is created once per store, not walked per blob */
+        unsigned fan = (unsigned)(s_nib(hex_out[0]) << 4 | s_nib(hex_out[1]));
+        int rc = 0;
+        if (!(self->fanout[fan >> 3] & (1u << (fan & 7)))) {
+            rc = rf_mkdirs(dir, 0700, err);
+            if (!rc)
+                self->fanout[fan >> 3] |= (unsigned char)(1u << (fan & 7));
+        }
         if (!rc)
             rc = rf_atomic_write(path, data, len, err);
+        if (rc == RF_ENOTFOUND || (rc == RF_EIO && errno == ENOENT)) {
+            self->fanout[fan >> 3] &= (unsigned char)~(1u << (fan & 7)); /* removed behind us */
+            rc = rf_mkdirs(dir, 0700, err);
+            if (!rc)
+                rc = rf_atomic_write(path, data, len, err);
+        }
         if (rc)
             return rc;
     }

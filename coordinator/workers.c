@@ -15,23 +15,119 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- indexes: by id, by routing id (FNV-1a, linear probing) ------------------------ */
+
+static size_t s_fnv(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return (size_t)(h ^ h >> 29);
+}
+
+static void s_index_put(rf_coord *c, c_worker *w)
+{
+    size_t m = c->wcap - 1;
+    size_t i = s_fnv(w->id, strlen(w->id)) & m;
+    while (c->wid[i])
+        i = (i + 1) & m;
+    c->wid[i] = w;
+    i = s_fnv(w->peer, w->peer_len) & m;
+    while (c->wpeer[i])
+        i = (i + 1) & m;
+    c->wpeer[i] = w;
+}
+
+/* Rebuilds both indexes over the worker list (slots for at least twice as many). */
+static int s_index_build(rf_coord *c, int extra)
+{
+    size_t want = 64;
+    while (want < 2 * (size_t)(c->nworkers + extra))
+        want *= 2;
+    if (want != c->wcap) {
+        c_worker **a = calloc(want, sizeof(*a)), **b = calloc(want, sizeof(*b));
+        if (!a || !b) {
+            free(a);
+            free(b);
+            return -1;
+        }
+        free(c->wid);
+        free(c->wpeer);
+        c->wid = a;
+        c->wpeer = b;
+        c->wcap = want;
+    } else {
+        memset(c->wid, 0, want * sizeof(*c->wid));
+        memset(c->wpeer, 0, want * sizeof(*c->wpeer));
+    }
+    for (c_worker *w = c->workers; w; w = w->next)
+        s_index_put(c, w);
+    return 0;
+}
+
+void c_workers_index_free(rf_coord *c)
+{
+    free(c->wid);
+    free(c->wpeer);
+    free(c->wfree);
+    c->wid = c->wpeer = c->wfree = NULL;
+    c->wcap = 0;
+    c->nwfree = c->capwfree = 0;
+}
+
 static c_worker *s_by_peer(rf_coord *c, const rf_wire_msg *m)
 {
-    for (c_worker *w = c->workers; w; w = w->next)
+    if (!c->wcap)
+        return NULL;
+    size_t mask = c->wcap - 1;
+    for (size_t i = s_fnv(m->peer, m->peer_len) & mask; c->wpeer[i]; i = (i + 1) & mask) {
+        c_worker *w = c->wpeer[i];
         if (w->peer_len == m->peer_len && memcmp(w->peer, m->peer, m->peer_len) == 0)
             return w;
+    }
     return NULL;
 }
 
 c_worker *c_worker_find(rf_coord *c, const char *id_or_name)
 {
-    for (c_worker *w = c->workers; w; w = w->next)
-        if (strcmp(w->id, id_or_name) == 0)
-            return w;
+    if (c->wcap) {
+        size_t mask = c->wcap - 1;
+        for (size_t i = s_fnv(id_or_name, strlen(id_or_name)) & mask; c->wid[i]; i = (i + 1) & mask)
+            if (strcmp(c->wid[i]->id, id_or_name) == 0)
+                return c->wid[i];
+    }
+    /* names (reelctl drain NAME) are looked up the slow way */
     for (c_worker *w = c->workers; w; w = w->next)
         if (strcmp(w->name, id_or_name) == 0)
             return w;
     return NULL;
+}
+
+void c_worker_may_free(rf_coord *c, c_worker *w)
+{
+    if (w->free_pos || w->draining || w->running >= (int)w->max_tasks)
+        return;
+    if (c->nwfree == c->capwfree) {
+        int cap = c->capwfree ? c->capwfree * 2 : 64;
+        void *p = realloc(c->wfree, (size_t)cap * sizeof(*c->wfree));
+        if (!p)
+            return; /* it stays out of placement until memory returns; nothing breaks */
+        c->wfree = p;
+        c->capwfree = cap;
+    }
+    c->wfree[c->nwfree++] = w;
+    w->free_pos = c->nwfree;
+}
+
+void c_worker_unfree(rf_coord *c, c_worker *w)
+{
+    if (!w->free_pos)
+        return;
+    int i = w->free_pos - 1;
+    c->wfree[i] = c->wfree[--c->nwfree];
+    c->wfree[i]->free_pos = i + 1;
+    w->free_pos = 0;
 }
 
 int c_worker_has_model(const c_worker *w, const char *hash)
@@ -70,11 +166,14 @@ static void s_refuse(rf_coord *c, const rf_wire_msg *to, int code, const char *r
 
 static void s_unlink(rf_coord *c, c_worker *w)
 {
+    c_worker_unfree(c, w);
     for (c_worker **p = &c->workers; *p; p = &(*p)->next)
         if (*p == w) {
             *p = w->next;
+            c->nworkers--;
             break;
         }
+    s_index_build(c, 0); /* the worker list is still whole: a same-size rebuild */
     free(w->models);
     free(w);
 }
@@ -171,8 +270,17 @@ static void s_hello(rf_coord *c, rf_wire_msg *msg)
         if (h->model_hashes[i] && strlen(h->model_hashes[i]) == RF_HASH_HEX - 1)
             snprintf(w->models[w->n_models++], RF_HASH_HEX, "%s", h->model_hashes[i]);
     w->connected_ms = w->last_seen_ms = c_now_ms();
+    if (2 * (size_t)(c->nworkers + 1) > c->wcap && s_index_build(c, 1)) {
+        free(w->models);
+        free(w);
+        s_refuse(c, msg, RF_ENOMEM, "coordinator out of memory", 5000);
+        return;
+    }
     w->next = c->workers;
     c->workers = w;
+    c->nworkers++;
+    s_index_put(c, w);
+    c_worker_may_free(c, w);
     c_jobs_adopt(c, w, h);
     rf_log_kv(RF_LOG_INFO, "workers", "worker joined",
               "worker=%s name=%s backend=%s models=%zu max_tasks=%u", w->id, w->name, w->backend,
@@ -232,10 +340,14 @@ void c_worker_message(rf_coord *c, rf_wire_msg *msg)
 void c_workers_tick(rf_coord *c, int64_t now)
 {
     int64_t dead_after = (int64_t)c->cfg.heartbeat_ms * c->cfg.liveness;
-    for (c_worker *w = c->workers, *next; w; w = next) {
-        next = w->next;
-        if (now - w->last_seen_ms > dead_after)
-            c_worker_lost(c, w, "no message within the liveness window");
+    /* a walk over every worker a few times per beat, not every loop turn */
+    if (now >= c->next_live_ms) {
+        c->next_live_ms = now + (c->cfg.heartbeat_ms / 4 > 0 ? c->cfg.heartbeat_ms / 4 : 1);
+        for (c_worker *w = c->workers, *next; w; w = next) {
+            next = w->next;
+            if (now - w->last_seen_ms > dead_after)
+                c_worker_lost(c, w, "no message within the liveness window");
+        }
     }
     if (now < c->next_beat_ms)
         return;

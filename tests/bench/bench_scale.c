@@ -363,7 +363,7 @@ static int s_run(int nworkers, const char *build, double *out)
     free(ws);
     free(items);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (state == 3 && system(cmd) != 0)
+    if (state == 3 && !getenv("RF_BENCH_SCALE_KEEP") && system(cmd) != 0)
         fprintf(stderr, "bench_scale: could not remove %s\n", dir);
     return state == 3 ? 0 : -1;
 }
