@@ -1,25 +1,129 @@
 /* main.c - reelfarm-worker: connect to a coordinator and run its tasks.
  *
  * Parses the command line, builds the executor, runs the protocol loop until the
- * worker is drained (SIGTERM/SIGINT, or `reelctl drain`) or refused. Exit status 0
- * after a clean drain, 1 on an error, 2 on bad usage.
+ * worker is drained (SIGTERM/SIGINT, or `reelctl drain`) or refused. With --count N
+ * (simulated executor only) the process hosts N independent workers, each with its own
+ * connection, protocol thread and compute thread, sharing one ZeroMQ context: many
+ * workers on one machine for farm tests and scale benchmarks. Exit status 0 after a
+ * clean drain (of every worker), 1 on an error, 2 on bad usage.
  */
 #include "log.h"
 #include "worker.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
+#include <zmq.h>
 
-static rf_worker *s_worker;
+#define MAX_COUNT 4096
+
+static rf_worker **s_workers;
+static volatile int s_nworkers;
 
 static void s_on_signal(int sig)
 {
     (void)sig;
-    if (s_worker)
-        rf_worker_drain(s_worker);
+    for (int i = 0; i < s_nworkers; i++)
+        if (s_workers[i])
+            rf_worker_drain(s_workers[i]);
+}
+
+typedef struct s_slot {
+    rf_worker *w;
+    int rc;
+    rf_error err;
+} s_slot;
+
+static void *s_run_one(void *arg)
+{
+    s_slot *sl = arg;
+    rf_error_clear(&sl->err);
+    sl->rc = rf_worker_run(sl->w, &sl->err);
+    return NULL;
+}
+
+/* --count N: N simulated workers named NAME-0 .. NAME-(N-1), one thread each. */
+static int s_run_many(const rf_worker_config *base, int count, int sim_step_ms, const char *model)
+{
+    struct rlimit rl; /* every worker holds a few descriptors (its socket, its signalers) */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    char stem[96];
+    if (base->name && *base->name) {
+        snprintf(stem, sizeof(stem), "%s", base->name);
+    } else {
+        char host[64] = "worker";
+        gethostname(host, sizeof(host) - 1);
+        host[sizeof(host) - 1] = 0;
+        snprintf(stem, sizeof(stem), "%s-%d", host, (int)getpid());
+    }
+    void *zctx = zmq_ctx_new();
+    s_slot *slots = calloc((size_t)count, sizeof(*slots));
+    char(*names)[128] = calloc((size_t)count, sizeof(*names));
+    s_workers = calloc((size_t)count, sizeof(*s_workers));
+    pthread_t *th = calloc((size_t)count, sizeof(*th));
+    if (!zctx || !slots || !names || !s_workers || !th) {
+        fprintf(stderr, "reelfarm-worker: cannot start %d workers: out of memory\n", count);
+        return 1;
+    }
+    zmq_ctx_set(zctx, ZMQ_MAX_SOCKETS, 3 * count + 64);
+    zmq_ctx_set(zctx, ZMQ_IO_THREADS, count > 256 ? 2 : 1);
+    int rc = 0, started = 0;
+    for (int i = 0; i < count && !rc; i++) {
+        rf_error err;
+        rf_error_clear(&err);
+        rf_executor *ex = rf_exec_sim_new(sim_step_ms, model, &err);
+        rf_worker_config cfg = *base;
+        snprintf(names[i], sizeof(names[i]), "%s-%d", stem, i);
+        cfg.name = names[i];
+        cfg.zctx = zctx;
+        slots[i].w = ex ? rf_worker_new(&cfg, ex, &err) : NULL;
+        if (!slots[i].w) {
+            fprintf(stderr, "reelfarm-worker: worker %d of %d: %s\n", i, count, err.msg);
+            rc = 1;
+            break;
+        }
+        s_workers[i] = slots[i].w;
+        s_nworkers = i + 1;
+    }
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    for (int i = 0; i < s_nworkers && !rc; i++) {
+        if (pthread_create(&th[i], &attr, s_run_one, &slots[i]) != 0) {
+            fprintf(stderr, "reelfarm-worker: cannot start the thread of worker %d\n", i);
+            rc = 1;
+            break;
+        }
+        started++;
+    }
+    pthread_attr_destroy(&attr);
+    if (rc) /* the ones running drain and exit */
+        s_on_signal(0);
+    for (int i = 0; i < started; i++) {
+        pthread_join(th[i], NULL);
+        if (slots[i].rc) {
+            fprintf(stderr, "reelfarm-worker: %s: %s\n", names[i], slots[i].err.msg);
+            rc = 1;
+        }
+    }
+    int n = s_nworkers;
+    s_nworkers = 0;
+    for (int i = 0; i < n; i++)
+        rf_worker_destroy(&slots[i].w);
+    zmq_ctx_term(zctx);
+    free(th);
+    free(s_workers);
+    s_workers = NULL;
+    free(names);
+    free(slots);
+    return rc;
 }
 
 static void s_usage(FILE *f)
@@ -41,6 +145,8 @@ static void s_usage(FILE *f)
             "  --tp N                  tensor-parallel degree (default 1)\n"
             "  --max-tasks N           tasks (chunk states) held at once (default 64)\n"
             "  --name NAME             name shown by `reelctl workers` (default host-pid)\n"
+            "  --count N               sim only: N workers in this process, each with its own\n"
+            "                          connection, named NAME-0 .. NAME-(N-1) (default 1)\n"
             "  --key FILE              CURVE: this worker's BASE.key_secret (reelctl keygen)\n"
             "  --server-key FILE       CURVE: the coordinator's public key file\n"
             "  --log-level LEVEL       debug | info | warn | error (default info)\n"
@@ -70,7 +176,7 @@ int main(int argc, char **argv)
     rf_worker_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     const char *backend = "cpu", *model = NULL;
-    int sim_step_ms = 10;
+    int sim_step_ms = 10, count = 1;
     cfg.threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     cfg.tp = 1;
     for (int i = 1; i < argc; i++) {
@@ -101,6 +207,9 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--sim-step-ms")) {
             bad = s_int_arg(a, v, 0, 600000, &sim_step_ms);
             i++;
+        } else if (!strcmp(a, "--count")) {
+            bad = s_int_arg(a, v, 1, MAX_COUNT, &count);
+            i++;
         } else if (!strcmp(a, "--threads")) {
             bad = s_int_arg(a, v, 1, 1024, &cfg.threads);
             i++;
@@ -130,6 +239,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "reelfarm-worker: --coordinator ENDPOINT is required (see --help)\n");
         return 2;
     }
+    if (count > 1 && strcmp(backend, "sim") != 0) {
+        fprintf(stderr, "reelfarm-worker: --count needs --backend sim (engine workers would "
+                        "share this machine's cores; start one per machine or GPU group)\n");
+        return 2;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = s_on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    if (count > 1) {
+        cfg.backend = backend;
+        return s_run_many(&cfg, count, sim_step_ms, model);
+    }
     rf_error err;
     rf_error_clear(&err);
     rf_executor *ex = NULL;
@@ -154,18 +277,17 @@ int main(int argc, char **argv)
         return 1;
     }
     cfg.backend = backend;
-    s_worker = rf_worker_new(&cfg, ex, &err);
-    if (!s_worker) {
+    static rf_worker *one[1];
+    one[0] = rf_worker_new(&cfg, ex, &err);
+    if (!one[0]) {
         fprintf(stderr, "reelfarm-worker: %s\n", err.msg);
         return 1;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = s_on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    int rc = rf_worker_run(s_worker, &err);
-    rf_worker_destroy(&s_worker);
+    s_workers = one;
+    s_nworkers = 1;
+    int rc = rf_worker_run(one[0], &err);
+    s_nworkers = 0;
+    rf_worker_destroy(&one[0]);
     if (rc) {
         fprintf(stderr, "reelfarm-worker: %s\n", err.msg);
         return 1;

@@ -1068,7 +1068,7 @@ rf_worker *rf_worker_new(const rf_worker_config *cfg, rf_executor *ex, rf_error 
     self->liveness = 5;
     pthread_mutex_init(&self->mu, NULL);
     pthread_cond_init(&self->cv, NULL);
-    self->zctx = zmq_ctx_new();
+    self->zctx = cfg->zctx ? cfg->zctx : zmq_ctx_new();
     snprintf(self->notify_ep, sizeof(self->notify_ep), "inproc://rf-worker-%p", (void *)self);
     self->notify = self->zctx ? zmq_socket(self->zctx, ZMQ_PAIR) : NULL;
     if (!self->notify || zmq_bind(self->notify, self->notify_ep) != 0 ||
@@ -1102,7 +1102,7 @@ void rf_worker_destroy(rf_worker **pself)
     s_close_socket(self);
     if (self->notify)
         zmq_close(self->notify);
-    if (self->zctx)
+    if (self->zctx && self->zctx != self->cfg.zctx)
         zmq_ctx_term(self->zctx);
     pthread_mutex_destroy(&self->mu);
     pthread_cond_destroy(&self->cv);

@@ -25,6 +25,8 @@ typedef struct rf_worker_config {
     uint64_t memory_bytes;  /* advertised host memory budget; 0: physical memory */
     const char *key_secret; /* CURVE: this worker's BASE.key_secret (NULL: no CURVE) */
     const char *server_key; /* CURVE: the coordinator's public key file */
+    void *zctx;             /* a ZeroMQ context to share (several workers in one process; borrowed,
+                 * outlives the worker); NULL: the worker makes its own */
 } rf_worker_config;
 
 typedef struct rf_worker rf_worker;
