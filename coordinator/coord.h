@@ -210,6 +210,7 @@ struct rf_coord {
     uint64_t tcache_tick;
     int64_t started_ms, next_beat_ms;
     uint64_t beat_seq, event_seq;
+    unsigned beat_slice; /* workers.c: which eighth of the workers the next beats go to */
     c_worker *workers;
     /* workers.c: the workers indexed by id and by routing id (open addressing, wcap slots
      * each, a power of two at least twice nworkers; rebuilt when a worker leaves), and the

@@ -349,10 +349,20 @@ void c_workers_tick(rf_coord *c, int64_t now)
                 c_worker_lost(c, w, "no message within the liveness window");
         }
     }
-    if (now < c->next_beat_ms)
+    /* heartbeats in 8 slices per beat interval, each to the workers of 1/8 of the id
+     * index's slots: every worker still hears from us once per interval, and a large farm
+     * gets no burst of thousands of sends in one turn */
+    if (now < c->next_beat_ms || !c->wcap)
         return;
-    c->next_beat_ms = now + c->cfg.heartbeat_ms;
-    for (c_worker *w = c->workers; w; w = w->next) {
+    int slice_ms = c->cfg.heartbeat_ms / 8 > 0 ? c->cfg.heartbeat_ms / 8 : 1;
+    c->next_beat_ms = now + slice_ms;
+    size_t per = (c->wcap + 7) / 8;
+    size_t from = (size_t)c->beat_slice % 8 * per;
+    c->beat_slice++;
+    for (size_t i = from; i < from + per && i < c->wcap; i++) {
+        c_worker *w = c->wid[i];
+        if (!w)
+            continue;
         Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
         Reelfarm__Heartbeat hb = REELFARM__HEARTBEAT__INIT;
         hb.seq = ++c->beat_seq;
