@@ -819,6 +819,26 @@ void rf_video_reader_close(rf_video_reader **self)
     *self = NULL;
 }
 
+/* Demuxers whose files name other files or URLs to read (they open them themselves). */
+static int s_refers_elsewhere(const AVInputFormat *f)
+{
+    static const char *const names[] = {
+        "concat", "hls", "dash", "imf", "sdp", "rtsp", "webm_dash_manifest"};
+    for (size_t i = 0; f && i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(f->name, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int s_io_open_self(AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
+                          AVDictionary **options)
+{
+    const char *self = s->opaque;
+    if (!self || !url || strcmp(url, self) != 0 || (flags & AVIO_FLAG_WRITE))
+        return AVERROR(EPERM);
+    return avio_open2(pb, url, flags, &s->interrupt_callback, options);
+}
+
 rf_video_reader *rf_video_reader_open(const char *path, int width, int height, rf_error *err)
 {
     pthread_once(&s_log_once, s_log_init);
@@ -865,7 +885,22 @@ rf_video_reader *rf_video_reader_open(const char *path, int width, int height, r
         rc = avformat_open_input(&r->fc, pattern, av_find_input_format("image2"), &o);
         av_dict_free(&o);
     } else {
-        rc = avformat_open_input(&r->fc, path, NULL, NULL);
+        /* only the file itself: an input is untrusted (a user's upload, a download), and a
+         * playlist, concat list or reference inside it must not make us open another file
+         * or a URL */
+        AVDictionary *o = NULL;
+        av_dict_set(&o, "protocol_whitelist", "file", 0);
+        r->fc = avformat_alloc_context();
+        if (r->fc) {
+            r->fc->opaque = r->path;
+            r->fc->io_open = s_io_open_self;
+            rc = avformat_open_input(&r->fc, path, NULL, &o);
+            if (rc >= 0 && s_refers_elsewhere(r->fc->iformat))
+                rc = AVERROR(EPERM);
+        } else {
+            rc = AVERROR(ENOMEM);
+        }
+        av_dict_free(&o);
     }
     if (rc < 0) {
         rf_error_set(err, s_status_of(rc), "%s: not a video or image FFmpeg can read: %s", path,

@@ -447,3 +447,28 @@ RF_TEST(reader_and_concat_errors)
     RF_CHECK_EQ_INT(rf_video_concat(list, 0, out, &err), RF_EINVAL);
     RF_CHECK_EQ_INT(rf_video_concat(list, 1, "joined.webm", &err), RF_EINVAL);
 }
+
+RF_TEST(inputs_cannot_reach_other_files)
+{
+    /* a playlist or a concat list naming a real video beside it: an untrusted input must
+     * not make the reader open that file (or a URL) */
+    rf_error err;
+    char seg[512], m3u8[512], ffc[512];
+    rf_test_path(seg, sizeof(seg), "secret.mkv");
+    RF_CHECK_EQ_INT(s_write(seg, RF_CODEC_FFV1, 0, 3, 0, 0, &err), 0);
+    const char *hls = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\n"
+                      "secret.mkv\n#EXT-X-ENDLIST\n";
+    const char *cat = "ffconcat version 1.0\nfile secret.mkv\n";
+    rf_test_path(m3u8, sizeof(m3u8), "list.m3u8");
+    rf_test_path(ffc, sizeof(ffc), "list.ffconcat");
+    RF_CHECK_EQ_INT(rf_test_write_file(m3u8, hls, strlen(hls)), 0);
+    RF_CHECK_EQ_INT(rf_test_write_file(ffc, cat, strlen(cat)), 0);
+    const char *lists[] = {m3u8, ffc};
+    uint8_t *frames = malloc((size_t)W * H * 3 * 4);
+    for (int i = 0; i < 2; i++) {
+        int k = s_read_all(lists[i], 0, 0, frames, 4, &err);
+        RF_CHECK_MSG(k <= 0, "%s: %d frames of the file it names were read", lists[i], k);
+    }
+    free(frames);
+    RF_CHECK_EQ_INT(s_read_all(seg, 0, 0, NULL, 0, &err), 3); /* the file itself reads */
+}
