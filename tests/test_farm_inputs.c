@@ -17,6 +17,7 @@
 #include "video.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -498,4 +499,100 @@ RF_TEST(url_inputs_are_downloaded_once_or_fail_with_the_reason)
     RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
     rf_proc_destroy(&w);
     s_http_stop();
+}
+
+/* PSNR (dB) of n frames of a against b, both S2 x S2 RGB. */
+static double s_psnr_frames(const uint8_t *a, const uint8_t *b, size_t bytes)
+{
+    double se = 0;
+    for (size_t i = 0; i < bytes; i++) {
+        double d = (double)a[i] - (double)b[i];
+        se += d * d;
+    }
+    return se <= 0 ? 99.0 : 10.0 * log10(255.0 * 255.0 * (double)bytes / se);
+}
+
+RF_TEST(long_clips_are_encoded_in_segments_close_to_one_encode)
+{
+    char models[1100], model[1200];
+    snprintf(models, sizeof(models), "%s/models", RF_SOURCE_DIR);
+    snprintf(model, sizeof(model), "%s/reel-tiny", models);
+    struct stat st;
+    if (stat(model, &st) != 0)
+        RF_SKIP("models/reel-tiny is not in this tree");
+    /* 49 frames at 64x64: 13 latent frames, two ENCODE_MEDIA segments (8 + 5, the second
+     * encoded from the warm-up earlier) and two DECODE segments; strength 0 gives the
+     * input back, so the farm's film is the one-process film up to the segment joins */
+    enum { N = 49, S2 = 64 };
+    char clip[1024];
+    rf_test_path(clip, sizeof(clip), "long-clip.mkv");
+    rf_video_opts vo = {RF_CODEC_FFV1, S2, S2, 0, 0, 16, -1};
+    rf_error err = {0};
+    rf_video_writer *w = rf_video_writer_open(clip, &vo, &err);
+    RF_CHECK_MSG(w, "%s", err.msg);
+    static uint8_t rgb[S2 * S2 * 3];
+    for (int k = 0; k < N; k++) {
+        for (int i = 0; i < S2 * S2; i++) { /* a disc crossing a gray frame */
+            int x = i % S2, y = i / S2, dx = x - (8 + k), dy = y - 32;
+            int in = dx * dx + dy * dy <= 81;
+            rgb[i * 3] = in ? 220 : 110;
+            rgb[i * 3 + 1] = rgb[i * 3 + 2] = in ? 40 : 110;
+        }
+        RF_CHECK_EQ_INT(rf_video_writer_write_u8(w, rgb, &err), 0);
+    }
+    RF_CHECK_MSG(rf_video_writer_close(&w, &err) == 0, "%s", err.msg);
+    char spec[1024], a[1024], b[1024], bin[1024];
+    snprintf(spec, sizeof(spec),
+             "name: long\nmodel: reel-tiny\nwidth: 64\nheight: 64\nseed: 1\nsteps: 2\n"
+             "inputs:\n  video: %s\n  strength: 0\nshots:\n  - prompt: a red circle moves to "
+             "the right on a gray background\n    frames: %d\noutput:\n  codec: ffv1\n",
+             clip, N);
+    char path[600];
+    snprintf(path, sizeof(path), "%s/long.yaml", rf_test_tmpdir());
+    RF_CHECK_EQ_INT(rf_test_write_file(path, spec, strlen(spec)), 0);
+    rf_test_path(a, sizeof(a), "long-farm.mkv");
+    rf_proc_bin(bin, sizeof(bin), "reelctl");
+    const char *argv[] = {bin, "render",    path, "-o",       a,      "--workers",
+                          "1", "--threads", "1",  "--models", models, NULL};
+    rf_proc *p = rf_proc_start(argv, NULL, &err);
+    RF_CHECK_MSG(p, "%s", err.msg);
+    int status = -1;
+    RF_CHECK_MSG(rf_proc_wait(p, 300000, &status, &err) == 0, "%s", err.msg);
+    char *log = rf_proc_log(p, NULL);
+    RF_CHECK_MSG(status == 0, "reelctl render failed: %s", log ? log : "");
+    free(log);
+    rf_proc_destroy(&p);
+    /* one process: one encode, one decode */
+    rf_proc_bin(bin, sizeof(bin), "reelfarm-engine");
+    rf_test_path(b, sizeof(b), "long-engine.mkv");
+    const char *eargv[] = {bin,          "render", "--model",   model, "--prompt", "x",
+                           "--frames",   "49",     "--steps",   "2",   "--video",  clip,
+                           "--strength", "0",      "--threads", "1",   "-o",       b,
+                           NULL};
+    p = rf_proc_start(eargv, NULL, &err);
+    RF_CHECK_MSG(p, "%s", err.msg);
+    RF_CHECK_MSG(rf_proc_wait(p, 300000, &status, &err) == 0, "%s", err.msg);
+    RF_CHECK_EQ_INT(status, 0);
+    rf_proc_destroy(&p);
+    rf_video_reader *ra = rf_video_reader_open(a, 0, 0, &err),
+                    *rb = rf_video_reader_open(b, 0, 0, &err);
+    RF_CHECK(ra && rb);
+    static uint8_t fa[N * S2 * S2 * 3], fb[N * S2 * S2 * 3];
+    int na = 0, nb = 0;
+    for (int got = 1; got && na < N; na += got)
+        RF_CHECK_EQ_INT(rf_video_reader_read_u8(ra, fa + (size_t)na * S2 * S2 * 3, &got, &err), 0);
+    for (int got = 1; got && nb < N; nb += got)
+        RF_CHECK_EQ_INT(rf_video_reader_read_u8(rb, fb + (size_t)nb * S2 * S2 * 3, &got, &err), 0);
+    rf_video_reader_close(&ra);
+    rf_video_reader_close(&rb);
+    RF_CHECK_EQ_INT(na, N);
+    RF_CHECK_EQ_INT(nb, N);
+    const size_t fr = S2 * S2 * 3;
+    /* frames 0-28 (latent 0-7): the first segments, exactly a one-process encode and decode */
+    double rest = s_psnr_frames(fa + 29 * fr, fb + 29 * fr, 20 * fr);
+    printf("# a 49-frame clip at strength 0, farm (2 encode and 2 decode segments) vs one "
+           "process: frames 0-28 %s, frames 29-48 %.2f dB\n",
+           memcmp(fa, fb, 29 * fr) ? "differ" : "identical", rest);
+    RF_CHECK_MSG(memcmp(fa, fb, 29 * fr) == 0, "the first segment differs from one encode");
+    RF_CHECK_MSG(rest >= 38.0, "the second segment is %.2f dB from one encode", rest);
 }
