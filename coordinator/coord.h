@@ -248,6 +248,10 @@ void c_ops_lease_expired(rf_coord *c, const c_task *t);
 void c_ops_round_up(rf_coord *c, c_timeline *tl);
 void c_ops_round_fused(rf_coord *c, c_timeline *tl);
 void c_ops_bytes(rf_coord *c, const rf_wire_msg *msg, int sent);
+/* Counts one chunk state on the wire: part "overlap_up", "overlap_down", "checkpoint"
+ * (a full sampler state) or "result" (a finished chunk's latent); its
+ * size is the sum of the blobs' lengths. */
+void c_ops_state_bytes(rf_coord *c, const char *part, const rf_wire_blob *blobs, size_t n);
 /* limits.max_jobs and limits.max_frames for a parsed spec at submit; RF_EINVAL says which. */
 int c_ops_admit(rf_coord *c, const rf_job_spec *spec, rf_error *err);
 

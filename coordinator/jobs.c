@@ -154,6 +154,75 @@ static void s_model_defaults(const char *dir, char **negative, int *warmup)
     json_decref(root);
 }
 
+/* The sampler settings a spec left out come from the model's model.json defaults
+ * (sampler, steps, shift, guidance), so a job renders as the model was meant to be run
+ * and as `reelfarm-engine render` does; without model.json (the official Wan2.1 layout)
+ * the spec's own defaults are already Wan2.1's. Applied once at submit: the stored spec
+ * carries the values, so a restart or a later change of model.json changes nothing. A
+ * value out of the spec's ranges is refused naming model.json. */
+static int s_apply_model_defaults(const char *dir, rf_job_spec *spec, rf_error *err)
+{
+    char mj[4200];
+    snprintf(mj, sizeof(mj), "%s/model.json", dir);
+    struct stat st;
+    if (stat(mj, &st) != 0)
+        return 0;
+    json_error_t je;
+    json_t *root = json_load_file(mj, JSON_REJECT_DUPLICATES, &je);
+    if (!root)
+        return rf_error_set(err, RF_EINVAL, "%s:%d: %s: fix the model folder's model.json", mj,
+                            je.line, je.text);
+    json_t *d = json_object_get(root, "defaults");
+    int rc = 0;
+    json_t *v;
+    if (!(spec->explicit_fields & RF_SPEC_SET_SAMPLER) && (v = json_object_get(d, "sampler"))) {
+        int found = -1;
+        for (int k = RF_SAMPLER_UNIPC; k <= RF_SAMPLER_DPMPP; k++)
+            if (json_is_string(v) && !strcmp(json_string_value(v), rf_sampler_name(k)))
+                found = k;
+        if (found < 0)
+            rc = rf_error_set(err, RF_EINVAL,
+                              "%s: defaults.sampler must be unipc, euler or dpm++; fix the model "
+                              "folder or give sampler: in the spec",
+                              mj);
+        else
+            spec->sampler = (rf_sampler_kind)found;
+    }
+    if (!rc && !(spec->explicit_fields & RF_SPEC_SET_STEPS) && (v = json_object_get(d, "steps"))) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > RF_SPEC_MAX_STEPS)
+            rc = rf_error_set(err, RF_EINVAL,
+                              "%s: defaults.steps must be an integer in [1, %d]; fix the model "
+                              "folder or give steps: in the spec",
+                              mj, RF_SPEC_MAX_STEPS);
+        else
+            spec->steps = (int)json_integer_value(v);
+    }
+    if (!rc && !(spec->explicit_fields & RF_SPEC_SET_SHIFT) && (v = json_object_get(d, "shift"))) {
+        if (!json_is_number(v) || json_number_value(v) <= 0 ||
+            json_number_value(v) > RF_SPEC_MAX_SHIFT)
+            rc = rf_error_set(err, RF_EINVAL,
+                              "%s: defaults.shift must be a number in (0, %g]; fix the model "
+                              "folder or give shift: in the spec",
+                              mj, RF_SPEC_MAX_SHIFT);
+        else
+            spec->shift = json_number_value(v);
+    }
+    if (!rc && !(spec->explicit_fields & RF_SPEC_SET_GUIDANCE) &&
+        (v = json_object_get(d, "guidance"))) {
+        if (!json_is_number(v) || json_number_value(v) < 0 ||
+            json_number_value(v) > RF_SPEC_MAX_GUIDANCE)
+            rc = rf_error_set(err, RF_EINVAL,
+                              "%s: defaults.guidance must be a number in [0, %g]; fix the model "
+                              "folder or give guidance: in the spec",
+                              mj, RF_SPEC_MAX_GUIDANCE);
+        else
+            spec->guidance = json_number_value(v);
+    }
+    json_decref(root);
+    return rc;
+}
+
 /* ---- building a job's in-memory form ------------------------------------------- */
 
 static int s_prompt_index(c_job *job, const char *text)
@@ -345,6 +414,8 @@ int c_job_submit(rf_coord *c, const Reelfarm__Submit *req, rf_spec_diags *diags,
                                    &model_dir, err);
         if (!rc)
             rc = s_model_hash(c, model_dir, hex, err);
+        if (!rc)
+            rc = s_apply_model_defaults(model_dir, spec, err);
         if (rc)
             rf_error_prefix(err, "model '%s'", spec->model);
     }

@@ -54,7 +54,7 @@ struct rf_metrics {
     char reason[512];
     /* the reelfarm families (NULL in a bare registry) */
     rf_metric *tasks, *task_seconds, *leases, *steps, *frames, *bytes, *round, *jobs, *queue,
-        *workers, *handshakes, *healthy_g;
+        *workers, *handshakes, *healthy_g, *state_bytes, *states;
 };
 
 /* ---- names and numbers ------------------------------------------------------------- */
@@ -420,6 +420,7 @@ rf_metrics *rf_metrics_new(rf_error *err)
     static const char *const state[] = {"state"};
     static const char *const direction[] = {"direction"};
     static const char *const outcome[] = {"outcome"};
+    static const char *const part[] = {"part"};
     rf_metrics *m = rf_metrics_registry_new(err);
     if (!m)
         return NULL;
@@ -477,7 +478,20 @@ rf_metrics *rf_metrics_new(rf_error *err)
                                                     "normally, 0 while paused (see /healthz).",
                                                     NULL, 0, err)
                                  : NULL;
-    if (!m->healthy_g) {
+    m->state_bytes =
+        m->healthy_g
+            ? rf_metrics_counter(m, "reelfarm_chunk_state_bytes_total",
+                                 "Bytes of chunk states on the wire, by part: overlap frames up "
+                                 "and down at each sync, checkpoints (full sampler states), "
+                                 "results (finished chunks).",
+                                 part, 1, err)
+            : NULL;
+    m->states = m->state_bytes ? rf_metrics_counter(m, "reelfarm_chunk_states_total",
+                                                    "Chunk states on the wire, by part (see "
+                                                    "reelfarm_chunk_state_bytes_total).",
+                                                    part, 1, err)
+                               : NULL;
+    if (!m->states) {
         rf_metrics_destroy(&m);
         return NULL;
     }
@@ -521,6 +535,14 @@ void rf_metrics_bytes(rf_metrics *m, const char *direction, uint64_t n)
     if (!m)
         return;
     rf_metric_add(m->bytes, &direction, (double)n);
+}
+
+void rf_metrics_state(rf_metrics *m, const char *part, uint64_t bytes)
+{
+    if (!m)
+        return;
+    rf_metric_add(m->state_bytes, &part, (double)bytes);
+    rf_metric_add(m->states, &part, 1);
 }
 
 void rf_metrics_round(rf_metrics *m, double seconds)

@@ -18,7 +18,8 @@
  *               rf_metrics_lease_expired(m, kind), rf_metrics_steps(m, n) per DENOISE
  *               progress, rf_metrics_frames(m, n) per decoded segment,
  *               rf_metrics_bytes(m, "received"|"sent"|"fetched", n),
- *               rf_metrics_round(m, seconds) per fused round;
+ *               rf_metrics_round(m, seconds) per fused round,
+ *               rf_metrics_state(m, part, bytes) per chunk state sent or received;
  *   per turn:   (or on each change) rf_metrics_jobs(m, state, n) for every state,
  *               rf_metrics_queue(m, kind, n), rf_metrics_workers(m, state, n);
  *               rf_metrics_health(m, 0, "dispatch paused: disk full ...") while paused,
@@ -61,6 +62,10 @@ void rf_metrics_frames(rf_metrics *m, uint64_t n);
 /* reelfarm_transfer_bytes_total{direction} += n; direction "received", "sent" (wire) or
  * "fetched" (downloaded inputs). */
 void rf_metrics_bytes(rf_metrics *m, const char *direction, uint64_t n);
+/* reelfarm_chunk_state_bytes_total{part} += bytes and reelfarm_chunk_states_total{part}
+ * += 1; part "overlap_up", "overlap_down" (a sync's overlap frames), "checkpoint" (a
+ * full sampler state) or "result" (a finished chunk's latent). */
+void rf_metrics_state(rf_metrics *m, const char *part, uint64_t bytes);
 /* reelfarm_fusion_round_duration_seconds observes seconds. */
 void rf_metrics_round(rf_metrics *m, double seconds);
 /* reelfarm_jobs{state} = n ("queued", "running", "done", "failed", "canceled"). */

@@ -185,6 +185,14 @@ void c_ops_bytes(rf_coord *c, const rf_wire_msg *msg, int sent)
         rf_metrics_bytes(c->metrics, sent ? "sent" : "received", n);
 }
 
+void c_ops_state_bytes(rf_coord *c, const char *part, const rf_wire_blob *blobs, size_t n)
+{
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += blobs[i].len;
+    rf_metrics_state(c->metrics, part, bytes);
+}
+
 /* Blobs of jobs finished more than retention_s ago go, every tenth of the retention
  * period (at least each second, at most every 10 minutes). */
 static void s_gc(rf_coord *c, int64_t now)

@@ -55,6 +55,7 @@ static void s_down(rf_coord *c, c_chunk *ch, int round, const rf_chunk_state *fu
     m.blobs = cw->blobs;
     m.n_blobs = cw->n_blobs;
     c_send(c, c->wsock, &m);
+    c_ops_state_bytes(c, "overlap_down", cw->blobs, cw->n_blobs);
     free(cw);
 }
 
@@ -275,6 +276,7 @@ void c_on_overlap_up(rf_coord *c, c_worker *w, rf_wire_msg *msg)
         c_reply_error(c, c->wsock, msg, RF_EPROTO, "OverlapUp window is not the chunk's window");
         return;
     }
+    c_ops_state_bytes(c, "overlap_up", msg->blobs, msg->n_blobs);
     rf_chunk_state_destroy(&ch->up);
     ch->up = s;
     ch->up_round = round;
@@ -321,6 +323,7 @@ void c_on_checkpoint(rf_coord *c, c_worker *w, rf_wire_msg *msg)
             c_reply_error(c, c->wsock, msg, rc, err.msg);
         return;
     }
+    c_ops_state_bytes(c, "checkpoint", msg->blobs, msg->n_blobs);
     t->row.lease_deadline_ms = c_now_ms() + c->cfg.lease_ms;
     snprintf(ch->row.checkpoint, sizeof(ch->row.checkpoint), "%s", hex);
     ch->row.checkpoint_round = (int)cp->state->round;

@@ -985,6 +985,8 @@ void c_on_result(rf_coord *c, c_worker *w, rf_wire_msg *msg)
         return;
     }
     c_ops_task_end(c, t, "ok", r->compute_seconds);
+    if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE)
+        c_ops_state_bytes(c, "result", msg->blobs, msg->n_blobs);
     s_release(c, t);
     w->tasks_done++;
     t->row.state = REELFARM__UNIT_STATE__UNIT_DONE;

@@ -443,6 +443,13 @@ RF_TEST(a_job_shows_in_the_metrics)
     RF_CHECK(s_sample(body, "reelfarm_fusion_round_duration_seconds_count ") >= 1);
     RF_CHECK(s_sample(body, "reelfarm_transfer_bytes_total{direction=\"received\"} ") > 0);
     RF_CHECK(s_sample(body, "reelfarm_transfer_bytes_total{direction=\"sent\"} ") > 0);
+    /* sync overlaps, checkpoints and results are counted apart */
+    RF_CHECK(s_sample(body, "reelfarm_chunk_states_total{part=\"overlap_up\"} ") >= 1);
+    RF_CHECK(s_sample(body, "reelfarm_chunk_states_total{part=\"overlap_down\"} ") >= 1);
+    RF_CHECK(s_sample(body, "reelfarm_chunk_states_total{part=\"result\"} ") >= 4);
+    RF_CHECK(s_sample(body, "reelfarm_chunk_state_bytes_total{part=\"result\"} ") >
+             s_sample(body, "reelfarm_chunk_state_bytes_total{part=\"overlap_up\"} ") /
+                 s_sample(body, "reelfarm_chunk_states_total{part=\"overlap_up\"} "));
     RF_CHECK_EQ_INT(s_sample(body, "reelfarm_tasks_queued{kind=\"DENOISE\"} "), 0);
     free(body);
     /* a real Prometheus scrapes the live coordinator */

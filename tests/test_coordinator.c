@@ -239,6 +239,63 @@ RF_TEST(bad_specs_unknown_models_and_outputs_are_refused)
     RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
 }
 
+/* The steps the coordinator planned for job (JobInfo.steps), or -1. */
+static int s_job_steps(rf_farm *f, const char *job)
+{
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    Reelfarm__JobStatus js = REELFARM__JOB_STATUS__INIT;
+    js.job_id = (char *)job;
+    env.kind_case = REELFARM__ENVELOPE__KIND_JOB_STATUS;
+    env.job_status = &js;
+    rf_wire_msg rep;
+    if (rf_farm_call(f, &env, &rep, 5000) != 0)
+        return -1;
+    int steps = rep.env->kind_case == REELFARM__ENVELOPE__KIND_JOB_INFO
+                    ? (int)rep.env->job_info->steps
+                    : -1;
+    rf_wire_msg_release(&rep);
+    return steps;
+}
+
+RF_TEST(model_json_defaults_fill_what_the_spec_leaves_out)
+{
+    rf_farm f;
+    memset(&f, 0, sizeof(f));
+    RF_CHECK(rf_farm_start(&f, "defaults", NULL) == 0);
+    char p[800];
+    const char *mj[] = {
+        "{\"defaults\": {\"sampler\": \"euler\", \"steps\": 7, \"shift\": 3.0, "
+        "\"guidance\": 4.0}}\n",
+        "{\"defaults\": {\"steps\": \"many\"}}\n",
+        "{\"defaults\": {\"sampler\": \"heun\"}}\n",
+        "{\"defaults\": \n",
+    };
+    const char *names[] = {"tuned", "badsteps", "badsampler", "broken"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof(p), "%s/models/%s", f.dir, names[i]);
+        mkdir(p, 0700);
+        snprintf(p, sizeof(p), "%s/models/%s/model.json", f.dir, names[i]);
+        RF_CHECK_EQ_INT(rf_test_write_file(p, mj[i], strlen(mj[i])), 0);
+    }
+    char job[64], err[1024];
+    const char *spec = "model: tuned\nwidth: 32\nheight: 32\nprompt: x\nseconds: 1\n";
+    RF_CHECK_MSG(rf_farm_submit(&f, spec, job, sizeof(job), err, sizeof(err)) == 0, "%s", err);
+    RF_CHECK_EQ_INT(s_job_steps(&f, job), 7);
+    spec = "model: tuned\nwidth: 32\nheight: 32\nprompt: x\nseconds: 1\nsteps: 3\n";
+    RF_CHECK_MSG(rf_farm_submit(&f, spec, job, sizeof(job), err, sizeof(err)) == 0, "%s", err);
+    RF_CHECK_EQ_INT(s_job_steps(&f, job), 3); /* the spec wins */
+    spec = "model: fake\nwidth: 32\nheight: 32\nprompt: x\nseconds: 1\n";
+    RF_CHECK_MSG(rf_farm_submit(&f, spec, job, sizeof(job), err, sizeof(err)) == 0, "%s", err);
+    RF_CHECK_EQ_INT(s_job_steps(&f, job), 50); /* no defaults.steps: Wan2.1's */
+    s_expect_refusal(&f, "model: badsteps\nwidth: 32\nheight: 32\nprompt: x\nseconds: 1\n",
+                     "model.json", "defaults.steps");
+    s_expect_refusal(&f, "model: badsampler\nwidth: 32\nheight: 32\nprompt: x\nseconds: 1\n",
+                     "model.json", "defaults.sampler");
+    s_expect_refusal(&f, "model: broken\nwidth: 32\nheight: 32\nprompt: x\nseconds: 1\n",
+                     "model.json", "broken");
+    RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
+}
+
 static void s_raw(void *sock, const void *const *frames, const size_t *lens, int n)
 {
     for (int i = 0; i < n; i++)

@@ -184,6 +184,9 @@ static rf_metrics *s_farm_metrics(void)
     rf_metrics_workers(m, "busy", 3);
     rf_metrics_workers(m, "idle", 1);
     rf_metrics_handshakes(m, 4, 1);
+    rf_metrics_state(m, "overlap_up", 1000);
+    rf_metrics_state(m, "overlap_up", 24);
+    rf_metrics_state(m, "checkpoint", 5000);
     return m;
 }
 
@@ -206,6 +209,9 @@ RF_TEST(reelfarm_families)
     RF_CHECK_CONTAINS(t, "reelfarm_workers{state=\"busy\"} 3\n");
     RF_CHECK_CONTAINS(t, "reelfarm_curve_handshakes_total{outcome=\"rejected\"} 1\n");
     RF_CHECK_CONTAINS(t, "reelfarm_healthy 1\n");
+    RF_CHECK_CONTAINS(t, "reelfarm_chunk_state_bytes_total{part=\"overlap_up\"} 1024\n");
+    RF_CHECK_CONTAINS(t, "reelfarm_chunk_states_total{part=\"overlap_up\"} 2\n");
+    RF_CHECK_CONTAINS(t, "reelfarm_chunk_state_bytes_total{part=\"checkpoint\"} 5000\n");
     RF_CHECK_CONTAINS(t, "# TYPE reelfarm_task_duration_seconds histogram\n");
     free(t);
     rf_metrics_destroy(&m);

@@ -310,6 +310,8 @@ RF_TEST(denoise_rounds_checkpoints_and_restore_are_bit_identical)
             s_fuse_back(&c, &m, round);
             round++;
         } else if (k == REELFARM__ENVELOPE__KIND_RESULT) {
+            /* the attempt's own compute: its simulated steps, not the waits for rounds */
+            RF_CHECK(m.env->result->compute_seconds > 0);
             const rf_wire_blob *x = rf_wire_msg_blob(&m, "latent");
             RF_CHECK(x && x->len == sizeof(b));
             memcpy(b, x->data, x->len);

@@ -79,6 +79,7 @@ typedef struct s_task {
     atomic_int progress;
     int unit_rc;
     rf_error unit_err;
+    double compute_s; /* wall seconds of this attempt's units on the compute thread */
     struct s_task *next_queued;
 } s_task;
 
@@ -140,7 +141,20 @@ static int s_progress_cb(void *ctx, int done)
     return atomic_load(&t->cancel);
 }
 
+static void s_run_unit_body(rf_worker *self, s_task *t);
+
+/* One unit, timed: the seconds go into the TaskResult (compute_seconds), so the
+ * coordinator's task durations and a job's compute are the engine's, not the wire's. */
 static void s_run_unit(rf_worker *self, s_task *t)
+{
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    s_run_unit_body(self, t);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    t->compute_s += (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) * 1e-9;
+}
+
+static void s_run_unit_body(rf_worker *self, s_task *t)
 {
     rf_error_clear(&t->unit_err);
     t->unit_rc = 0;
@@ -408,6 +422,7 @@ static int s_send_result(rf_worker *self, s_task *t)
     r.task_id = t->id;
     r.attempt = t->attempt;
     r.kind = (Reelfarm__TaskKind)t->kind;
+    r.compute_seconds = t->compute_s;
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     env.kind_case = REELFARM__ENVELOPE__KIND_RESULT;
     env.result = &r;
