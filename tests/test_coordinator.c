@@ -5,6 +5,7 @@
 #include "rf_test.h"
 #include "tests/support/fake_worker.h"
 #include "tests/support/farm.h"
+#include "tests/support/proc.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -293,6 +294,71 @@ RF_TEST(model_json_defaults_fill_what_the_spec_leaves_out)
                      "model.json", "defaults.sampler");
     s_expect_refusal(&f, "model: broken\nwidth: 32\nheight: 32\nprompt: x\nseconds: 1\n",
                      "model.json", "broken");
+    RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
+}
+
+/* The model hashes the coordinator's only worker advertised, or -1. */
+static int s_worker_models(rf_farm *f)
+{
+    Reelfarm__WorkerListRequest req = REELFARM__WORKER_LIST_REQUEST__INIT;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    env.kind_case = REELFARM__ENVELOPE__KIND_WORKER_LIST_REQUEST;
+    env.worker_list_request = &req;
+    rf_wire_msg rep;
+    if (rf_farm_call(f, &env, &rep, 5000) != 0)
+        return -1;
+    int n = rep.env->kind_case == REELFARM__ENVELOPE__KIND_WORKER_LIST &&
+                    rep.env->worker_list->n_workers == 1
+                ? (int)rep.env->worker_list->workers[0]->n_model_hashes
+                : -1;
+    rf_wire_msg_release(&rep);
+    return n;
+}
+
+RF_TEST(one_worker_serves_several_models_loading_each_when_needed)
+{
+    rf_farm f;
+    memset(&f, 0, sizeof(f));
+    RF_CHECK(rf_farm_start(&f, "models", NULL) == 0);
+    char p[800];
+    const char *names[] = {"alpha", "beta"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof(p), "%s/models/%s", f.dir, names[i]);
+        mkdir(p, 0700);
+        snprintf(p, sizeof(p), "%s/models/%s/model.json", f.dir, names[i]);
+        char mj[128];
+        snprintf(mj, sizeof(mj), "{\"name\": \"%s\", \"decode_warmup\": 1}\n", names[i]);
+        RF_CHECK_EQ_INT(rf_test_write_file(p, mj, strlen(mj)), 0);
+    }
+    /* models/ holds fake, alpha and beta: three models, one loaded at a time */
+    char bin[1024], models[700];
+    rf_proc_bin(bin, sizeof(bin), "reelfarm-worker");
+    snprintf(models, sizeof(models), "%s/models", f.dir);
+    const char *argv[] = {
+        bin,        "--coordinator", f.wep,          "--backend", "sim",    "--sim-step-ms", "1",
+        "--models", models,          "--max-models", "1",         "--name", "several",       NULL};
+    rf_error err;
+    rf_proc *w = rf_proc_start(argv, NULL, &err);
+    RF_CHECK_MSG(w, "%s", err.msg);
+    RF_CHECK_MSG(rf_proc_wait_log(w, "worker started", 20000, &err) == 0, "%s", err.msg);
+    const char *order[] = {"alpha", "beta", "alpha"};
+    for (int i = 0; i < 3; i++) {
+        char spec[256], job[64], msg[1024];
+        snprintf(spec, sizeof(spec),
+                 "model: %s\nwidth: 32\nheight: 32\nprompt: x\nframes: 9\nsteps: 2\n"
+                 "output:\n  path: %s-%d.mkv\n",
+                 order[i], order[i], i);
+        RF_CHECK_MSG(rf_farm_submit(&f, spec, job, sizeof(job), msg, sizeof(msg)) == 0, "%s", msg);
+        RF_CHECK_EQ_INT(rf_farm_wait(&f, job, 60000), REELFARM__JOB_STATE__JOB_DONE);
+    }
+    RF_CHECK_EQ_INT(s_worker_models(&f), 3);
+    RF_CHECK(rf_proc_log_contains(w, "model unloaded"));
+    RF_CHECK(rf_proc_log_contains(w, "dir=") && rf_proc_log_contains(w, "/models/beta"));
+    int status = -1;
+    RF_CHECK_EQ_INT(rf_proc_signal(w, SIGTERM, &err), 0);
+    RF_CHECK_MSG(rf_proc_wait(w, 20000, &status, &err) == 0, "%s", err.msg);
+    RF_CHECK_EQ_INT(status, 0);
+    rf_proc_destroy(&w);
     RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
 }
 

@@ -55,7 +55,7 @@ static void s_start(s_coord *c, const char *model)
     cfg.threads = 1;
     cfg.max_tasks = 4;
     rf_error err = {0};
-    rf_executor *ex = rf_exec_engine_new(model, 1, &err);
+    rf_executor *ex = rf_exec_engine_new(model, NULL, 1, &err);
     RF_CHECK_MSG(ex, "%s", err.msg);
     c->worker = rf_worker_new(&cfg, ex, &err);
     RF_CHECK_MSG(c->worker, "%s", err.msg);

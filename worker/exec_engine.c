@@ -238,7 +238,7 @@ static const rf_executor_ops s_ops = {
     .decode = s_decode,
 };
 
-rf_executor *rf_exec_engine_new(const char *model_dir, int threads, rf_error *err)
+rf_executor *rf_exec_engine_new(const char *model_dir, const char *hash, int threads, rf_error *err)
 {
     rf_executor *ex = calloc(1, sizeof(*ex));
     s_engine *self = calloc(1, sizeof(*self));
@@ -248,7 +248,9 @@ rf_executor *rf_exec_engine_new(const char *model_dir, int threads, rf_error *er
         return rf_error_set(err, RF_ENOMEM, "out of memory"), NULL;
     }
     rf_hash h;
-    if (rf_model_hash(model_dir, &h, ex->model_hash, err)) {
+    if (hash)
+        snprintf(ex->model_hash, sizeof(ex->model_hash), "%s", hash);
+    else if (rf_model_hash(model_dir, &h, ex->model_hash, err)) {
         free(ex);
         free(self);
         return NULL;

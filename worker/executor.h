@@ -107,8 +107,10 @@ void rf_executor_destroy(rf_executor **self);
 rf_executor *rf_exec_sim_new(int step_ms, const char *model_dir, rf_error *err);
 
 /* The engine executor: runs the model in model_dir (model_folder.h) on the CPU with
- * `threads` threads; its model hash is rf_model_hash(model_dir). */
-rf_executor *rf_exec_engine_new(const char *model_dir, int threads, rf_error *err);
+ * `threads` threads; its model hash is rf_model_hash(model_dir), or hash (hex) when the
+ * caller computed it already (NULL: compute it here). */
+rf_executor *rf_exec_engine_new(const char *model_dir, const char *hash, int threads,
+                                rf_error *err);
 
 /* The name of the chunk-state tensor holding the latent ("latent"), shared by every
  * executor: [16, window_len, h, w], frame axis 1. */

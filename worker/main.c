@@ -1,12 +1,14 @@
 /* main.c - reelfarm-worker: connect to a coordinator and run its tasks.
  *
- * Parses the command line, builds the executor, runs the protocol loop until the
+ * Parses the command line, builds the set of models it serves (model_set.h: each loaded
+ * by the executor when a task first needs it), runs the protocol loop until the
  * worker is drained (SIGTERM/SIGINT, or `reelctl drain`) or refused. With --count N
  * (simulated executor only) the process hosts N independent workers, each with its own
  * connection, protocol thread and compute thread, sharing one ZeroMQ context: many
  * workers on one machine for farm tests and scale benchmarks. Exit status 0 after a
  * clean drain (of every worker), 1 on an error, 2 on bad usage.
  */
+#include "hash.h"
 #include "log.h"
 #include "worker.h"
 
@@ -138,8 +140,12 @@ static void s_usage(FILE *f)
             "  --coordinator ENDPOINT  the coordinator's worker socket, e.g. tcp://farm:5555\n"
             "                          or ipc:///run/reelfarm/workers.sock\n"
             "  --backend cpu|sim       the executor (see below; default cpu)\n"
-            "  --model DIR             the model folder this worker serves (cpu; with sim it is\n"
-            "                          only hashed, so jobs for that model come here)\n"
+            "  --model DIR             a model folder this worker serves (repeatable; with sim it\n"
+            "                          is only hashed, so jobs for that model come here)\n"
+            "  --models DIR            a directory of model folders, each served (repeatable)\n"
+            "  --max-models N          models loaded at once; the least recently used one is\n"
+            "                          unloaded for another (default 2; every model is\n"
+            "                          advertised, and loaded when a task first needs it)\n"
             "  --sim-step-ms N         simulated executor: milliseconds per sampler step (10)\n"
             "  --threads N             compute threads (default: all cores)\n"
             "  --tp N                  tensor-parallel degree (default 1)\n"
@@ -152,10 +158,22 @@ static void s_usage(FILE *f)
             "  --log-level LEVEL       debug | info | warn | error (default info)\n"
             "  --help                  this text\n"
             "\n"
-            "Executors: `cpu` runs the model of --model DIR (a folder with model.json, or\n"
-            "the official Wan2.1 layout) on this machine's cores. `sim` computes nothing:\n"
+            "Executors: `cpu` runs the models of --model / --models (folders with model.json,\n"
+            "or the official Wan2.1 layout) on this machine's cores. `sim` computes nothing:\n"
             "every step takes --sim-step-ms and outputs are deterministic, for farm tests and\n"
             "scale benchmarks. A CUDA executor is not part of this build yet.\n");
+}
+
+typedef struct s_loader {
+    int sim, step_ms, threads;
+} s_loader;
+
+static rf_executor *s_load(void *ctx, const char *dir, const char *hash, rf_error *err)
+{
+    const s_loader *l = ctx;
+    if (l->sim)
+        return rf_exec_sim_new(l->step_ms, dir, err);
+    return rf_exec_engine_new(dir, hash, l->threads, err);
 }
 
 static int s_int_arg(const char *flag, const char *v, int lo, int hi, int *out)
@@ -175,7 +193,9 @@ int main(int argc, char **argv)
 {
     rf_worker_config cfg;
     memset(&cfg, 0, sizeof(cfg));
-    const char *backend = "cpu", *model = NULL;
+    const char *backend = "cpu";
+    const char *paths[RF_MODEL_SET_MAX];
+    int npaths = 0, max_models = 2;
     int sim_step_ms = 10, count = 1;
     cfg.threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     cfg.tp = 1;
@@ -192,8 +212,15 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--backend") && v) {
             backend = v;
             i++;
-        } else if (!strcmp(a, "--model") && v) {
-            model = v;
+        } else if ((!strcmp(a, "--model") || !strcmp(a, "--models")) && v) {
+            if (npaths == RF_MODEL_SET_MAX) {
+                fprintf(stderr, "reelfarm-worker: at most %d --model/--models\n", RF_MODEL_SET_MAX);
+                return 2;
+            }
+            paths[npaths++] = v;
+            i++;
+        } else if (!strcmp(a, "--max-models")) {
+            bad = s_int_arg(a, v, 1, RF_MODEL_SET_MAX, &max_models);
             i++;
         } else if (!strcmp(a, "--key") && v) {
             cfg.key_secret = v;
@@ -249,21 +276,23 @@ int main(int argc, char **argv)
     sa.sa_handler = s_on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    if (count > 1 && npaths > 1) {
+        fprintf(stderr, "reelfarm-worker: --count serves one model: give at most one --model\n");
+        return 2;
+    }
     if (count > 1) {
         cfg.backend = backend;
-        return s_run_many(&cfg, count, sim_step_ms, model);
+        return s_run_many(&cfg, count, sim_step_ms, npaths ? paths[0] : NULL);
     }
     rf_error err;
     rf_error_clear(&err);
-    rf_executor *ex = NULL;
-    if (!strcmp(backend, "sim")) {
-        ex = rf_exec_sim_new(sim_step_ms, model, &err);
-    } else if (!strcmp(backend, "cpu")) {
-        if (!model) {
-            fprintf(stderr, "reelfarm-worker: --backend cpu needs --model DIR (see --help)\n");
+    s_loader loader = {!strcmp(backend, "sim"), sim_step_ms, cfg.threads};
+    if (!strcmp(backend, "sim") || !strcmp(backend, "cpu")) {
+        if (!npaths && !loader.sim) {
+            fprintf(stderr, "reelfarm-worker: --backend cpu needs --model DIR or --models DIR "
+                            "(see --help)\n");
             return 2;
         }
-        ex = rf_exec_engine_new(model, cfg.threads, &err);
     } else if (!strcmp(backend, "cuda")) {
         fprintf(stderr, "reelfarm-worker: the CUDA executor is not part of this build yet; use "
                         "--backend cpu\n");
@@ -272,20 +301,45 @@ int main(int argc, char **argv)
         fprintf(stderr, "reelfarm-worker: --backend must be cpu or sim, got '%s'\n", backend);
         return 2;
     }
-    if (!ex) {
+    /* both executors encode media (ENCODE_MEDIA) */
+    rf_model_set *models = rf_model_set_new(backend, s_load, &loader, max_models, 1, &err);
+    int rc = models ? 0 : 1;
+    for (int i = 0; !rc && i < npaths; i++)
+        rc = rf_model_set_add(models, paths[i], &err);
+    if (!rc && !npaths) { /* sim without a model: its built-in one */
+        rf_hash h;
+        char hex[65];
+        rf_blake2b("reelfarm-sim", 12, &h);
+        rf_hash_to_hex(&h, hex);
+        rc = rf_model_set_add_builtin(models, hex, &err);
+    }
+    if (rc) {
         fprintf(stderr, "reelfarm-worker: %s\n", err.msg);
+        rf_model_set_destroy(&models);
         return 1;
     }
+    for (int i = 0; i < rf_model_set_count(models); i++)
+        rf_log_kv(RF_LOG_INFO, "worker", "serving model", "model=%.12s dir=%s",
+                  rf_model_set_hash(models, i),
+                  rf_model_set_dir(models, i) ? rf_model_set_dir(models, i) : "(built-in sim)");
+    /* load the first --max-models now, so a broken model folder stops the worker here
+     * with its reason instead of failing tasks later (no compute thread runs yet) */
+    for (int i = 0; i < rf_model_set_count(models) && i < max_models; i++)
+        if (!rf_model_set_get(models, rf_model_set_hash(models, i), &err)) {
+            fprintf(stderr, "reelfarm-worker: %s\n", err.msg);
+            rf_model_set_destroy(&models);
+            return 1;
+        }
     cfg.backend = backend;
     static rf_worker *one[1];
-    one[0] = rf_worker_new(&cfg, ex, &err);
+    one[0] = rf_worker_new_models(&cfg, models, &err);
     if (!one[0]) {
         fprintf(stderr, "reelfarm-worker: %s\n", err.msg);
         return 1;
     }
     s_workers = one;
     s_nworkers = 1;
-    int rc = rf_worker_run(one[0], &err);
+    rc = rf_worker_run(one[0], &err);
     s_nworkers = 0;
     rf_worker_destroy(&one[0]);
     if (rc) {

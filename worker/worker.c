@@ -86,7 +86,7 @@ typedef struct s_task {
 struct rf_worker {
     rf_worker_config cfg;
     char name[128];
-    rf_executor *ex;
+    rf_model_set *models; /* what it serves; executors are loaded on the compute thread */
     void *zctx;
     void *sock;            /* DEALER to the coordinator (NULL while backing off) */
     rf_curve_monitor *mon; /* CURVE handshake monitor of sock (NULL without CURVE) */
@@ -159,33 +159,38 @@ static void s_run_unit_body(rf_worker *self, s_task *t)
     rf_error_clear(&t->unit_err);
     t->unit_rc = 0;
     atomic_store(&t->progress, 0);
-    const rf_executor_ops *ops = self->ex->ops;
+    rf_executor *ex =
+        rf_model_set_get(self->models, t->assign.env->assign->model_hash, &t->unit_err);
+    if (!ex) {
+        t->unit_rc = t->unit_err.code ? (int)t->unit_err.code : RF_EIO;
+        return;
+    }
+    const rf_executor_ops *ops = ex->ops;
     if (t->kind == REELFARM__TASK_KIND__TASK_DENOISE) {
         if (!t->cs) {
-            t->cs = ops->denoise_init(self->ex->ctx, &t->d, &t->unit_err);
+            t->cs = ops->denoise_init(ex->ctx, &t->d, &t->unit_err);
             if (!t->cs) {
                 t->unit_rc = t->unit_err.code ? (int)t->unit_err.code : RF_EIO;
                 return;
             }
         }
-        t->unit_rc = ops->denoise_steps(self->ex->ctx, &t->d, t->cs, t->step, t->step + 1,
-                                        s_progress_cb, t, &t->unit_err);
+        t->unit_rc = ops->denoise_steps(ex->ctx, &t->d, t->cs, t->step, t->step + 1, s_progress_cb,
+                                        t, &t->unit_err);
         if (!t->unit_rc)
             t->step++;
     } else if (t->kind == REELFARM__TASK_KIND__TASK_ENCODE_TEXT) {
         const Reelfarm__EncodeText *et = t->assign.env->assign->encode_text;
         for (int i = 0; i < t->nprompts && !t->unit_rc; i++) {
-            t->unit_rc = ops->encode_text(self->ex->ctx, et->prompts[i], &t->text[i],
-                                          &t->text_rows[i], &t->text_dim[i], &t->unit_err);
+            t->unit_rc = ops->encode_text(ex->ctx, et->prompts[i], &t->text[i], &t->text_rows[i],
+                                          &t->text_dim[i], &t->unit_err);
             atomic_store(&t->progress, i + 1);
             if (!t->unit_rc && atomic_load(&t->cancel))
                 t->unit_rc = rf_error_set(&t->unit_err, RF_ECANCELED, "canceled");
         }
     } else if (t->kind == REELFARM__TASK_KIND__TASK_ENCODE_MEDIA) {
-        t->unit_rc =
-            ops->encode_media(self->ex->ctx, &t->media, &t->media_z, &t->media_T, &t->unit_err);
+        t->unit_rc = ops->encode_media(ex->ctx, &t->media, &t->media_z, &t->media_T, &t->unit_err);
     } else if (t->kind == REELFARM__TASK_KIND__TASK_DECODE) {
-        t->unit_rc = ops->decode(self->ex->ctx, &t->dec, &t->seg, &t->seg_len, &t->seg_frames,
+        t->unit_rc = ops->decode(ex->ctx, &t->dec, &t->seg, &t->seg_len, &t->seg_frames,
                                  s_progress_cb, t, &t->unit_err);
     } else {
         t->unit_rc = rf_error_set(&t->unit_err, RF_EUNSUPPORTED, "task kind %d", t->kind);
@@ -258,12 +263,16 @@ static void s_send_hello(rf_worker *self)
 {
     Reelfarm__Hello h = REELFARM__HELLO__INIT;
     h.name = self->name;
-    h.backend = (char *)(self->cfg.backend ? self->cfg.backend : self->ex->ops->name);
+    h.backend =
+        (char *)(self->cfg.backend ? self->cfg.backend : rf_model_set_backend(self->models));
     h.memory_bytes = self->cfg.memory_bytes;
     h.threads = (uint32_t)self->cfg.threads;
     h.tp = (uint32_t)(self->cfg.tp > 0 ? self->cfg.tp : 1);
-    char *hashes[1] = {self->ex->model_hash};
-    h.n_model_hashes = self->ex->model_hash[0] ? 1 : 0;
+    char *hashes[RF_MODEL_SET_MAX];
+    int nh = rf_model_set_count(self->models);
+    for (int i = 0; i < nh; i++)
+        hashes[i] = (char *)rf_model_set_hash(self->models, i);
+    h.n_model_hashes = (size_t)nh;
     h.model_hashes = hashes;
     h.software = "reelfarm-worker";
     h.max_tasks = (uint32_t)self->ntasks_max;
@@ -743,9 +752,9 @@ static int s_setup_encode_media(rf_worker *self, s_task *t, rf_error *err)
 {
     const Reelfarm__EncodeMedia *em = t->assign.env->assign->encode_media;
     const rf_wire_blob *in = rf_wire_msg_blob(&t->assign, "input");
-    if (!self->ex->ops->encode_media)
+    if (!rf_model_set_encodes_media(self->models))
         return rf_error_set(err, RF_EUNSUPPORTED, "the %s executor cannot encode media",
-                            self->ex->ops->name);
+                            rf_model_set_backend(self->models));
     if (!em || !in || in->dtype != RF_DTYPE_U8 || in->len == 0)
         return rf_error_set(err, RF_EPROTO, "ENCODE_MEDIA needs a U8 blob 'input' (the file)");
     if (!em->width || !em->height || em->width % 16 || em->height % 16 || em->width > 16384 ||
@@ -784,7 +793,7 @@ static void s_on_assign(rf_worker *self, rf_wire_msg *msg)
         rf_wire_msg_release(msg);
         return;
     }
-    if (a->model_hash && *a->model_hash && strcmp(a->model_hash, self->ex->model_hash) != 0) {
+    if (!rf_model_set_has(self->models, a->model_hash)) {
         s_send_task_error(self, a->task_id, a->attempt, RF_ENOTFOUND,
                           "this worker does not hold the job's model", 1);
         rf_wire_msg_release(msg);
@@ -1057,17 +1066,37 @@ static void s_send_drain(rf_worker *self)
 
 rf_worker *rf_worker_new(const rf_worker_config *cfg, rf_executor *ex, rf_error *err)
 {
-    if (!cfg->coordinator || !*cfg->coordinator) {
+    rf_model_set *models =
+        rf_model_set_new(ex->ops->name, NULL, NULL, 1, ex->ops->encode_media != NULL, err);
+    if (!models) {
         rf_executor_destroy(&ex);
+        return NULL;
+    }
+    if (rf_model_set_add_loaded(models, ex, err)) {
+        rf_model_set_destroy(&models);
+        return NULL;
+    }
+    return rf_worker_new_models(cfg, models, err);
+}
+
+rf_worker *rf_worker_new_models(const rf_worker_config *cfg, rf_model_set *models, rf_error *err)
+{
+    if (!cfg->coordinator || !*cfg->coordinator) {
+        rf_model_set_destroy(&models);
         return rf_error_set(err, RF_EINVAL, "no coordinator endpoint (--coordinator)"), NULL;
+    }
+    if (rf_model_set_count(models) == 0) {
+        rf_model_set_destroy(&models);
+        return rf_error_set(err, RF_EINVAL, "no model to serve (--model DIR or --models DIR)"),
+               NULL;
     }
     rf_worker *self = calloc(1, sizeof(*self));
     if (!self) {
-        rf_executor_destroy(&ex);
+        rf_model_set_destroy(&models);
         return rf_error_set(err, RF_ENOMEM, "out of memory"), NULL;
     }
     self->cfg = *cfg;
-    self->ex = ex;
+    self->models = models;
     self->ntasks_max = cfg->max_tasks > 0 ? cfg->max_tasks : 64;
     if (self->ntasks_max > MAX_TASKS_LIMIT)
         self->ntasks_max = MAX_TASKS_LIMIT;
@@ -1121,7 +1150,7 @@ void rf_worker_destroy(rf_worker **pself)
         zmq_ctx_term(self->zctx);
     pthread_mutex_destroy(&self->mu);
     pthread_cond_destroy(&self->cv);
-    rf_executor_destroy(&self->ex);
+    rf_model_set_destroy(&self->models);
     free(self);
     *pself = NULL;
 }
@@ -1137,7 +1166,7 @@ int rf_worker_run(rf_worker *self, rf_error *err)
     if (rc)
         return rc;
     rf_log_kv(RF_LOG_INFO, COMP, "worker started", "name=%s coordinator=%s executor=%s", self->name,
-              self->cfg.coordinator, self->ex->ops->name);
+              self->cfg.coordinator, rf_model_set_backend(self->models));
     for (;;) {
         int64_t now = s_now_ms();
         if (self->drain_requested && !self->draining)

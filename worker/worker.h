@@ -12,6 +12,7 @@
 
 #include "error.h"
 #include "executor.h"
+#include "model_set.h"
 
 #include <stdint.h>
 
@@ -31,9 +32,12 @@ typedef struct rf_worker_config {
 
 typedef struct rf_worker rf_worker;
 
-/* A worker that will compute with ex (taken over: destroyed with the worker).
- * NULL + err on a bad config or when ZeroMQ cannot start. */
+/* A worker that will compute with ex (taken over: destroyed with the worker), its one
+ * model. NULL + err on a bad config or when ZeroMQ cannot start. */
 rf_worker *rf_worker_new(const rf_worker_config *cfg, rf_executor *ex, rf_error *err);
+/* A worker serving every model of models (taken over), each loaded when a task needs it
+ * (model_set.h). NULL + err as above, or when the set is empty. */
+rf_worker *rf_worker_new_models(const rf_worker_config *cfg, rf_model_set *models, rf_error *err);
 void rf_worker_destroy(rf_worker **self);
 
 /* Runs until the worker has drained (after rf_worker_drain, or a Drain from the
