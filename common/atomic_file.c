@@ -71,7 +71,7 @@ rf_atomic_file *rf_atomic_file_begin_mode(const char *path, int mode, rf_error *
         free(self);
         return rf_error_set(err, RF_EINVAL, "path too long: %s", path), NULL;
     }
-    self->fd = open(self->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    self->fd = open(self->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (self->fd < 0) {
         s_errno_error(err, errno, "creating", self->tmp);
         free(self);
@@ -90,7 +90,8 @@ int rf_atomic_file_write(rf_atomic_file *self, const void *data, size_t len, rf_
     const char *p = data;
     if (rf_atomic_file_full_injected())
         return s_errno_error(err, ENOSPC, "writing", self->path);
-    size_t half = len / 2;
+    /* split in two only when the mid-blob-write crash point is armed: one write otherwise */
+    size_t half = rf_crash_armed("mid-blob-write") ? len / 2 : 0;
     while (len > 0) {
         size_t chunk = len > half && half > 0 ? len - half : len;
         if (s_enospc_budget >= 0) {
@@ -113,6 +114,21 @@ int rf_atomic_file_write(rf_atomic_file *self, const void *data, size_t len, rf_
             rf_crash_point("mid-blob-write"); /* half of the bytes are in the temp file */
             half = 0;
         }
+    }
+    return 0;
+}
+
+int rf_atomic_file_pread(rf_atomic_file *self, void *buf, size_t len, uint64_t off, rf_error *err)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = pread(self->fd, (char *)buf + got, len - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return rf_error_set(err, RF_EIO, "cannot read back %s: %s", self->tmp,
+                                r < 0 ? strerror(errno) : "short file");
+        got += (size_t)r;
     }
     return 0;
 }

@@ -13,6 +13,7 @@
 #include "error.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct rf_atomic_file rf_atomic_file;
 
@@ -27,6 +28,9 @@ int rf_atomic_file_write(rf_atomic_file *self, const void *data, size_t len, rf_
 int rf_atomic_file_commit(rf_atomic_file **self, rf_error *err);
 /* Removes the temp file and frees; safe on NULL and twice. */
 void rf_atomic_file_abort(rf_atomic_file **self);
+/* Reads len bytes at offset off of what was written so far (before commit): 0, or RF_EIO
+ * naming the file. */
+int rf_atomic_file_pread(rf_atomic_file *self, void *buf, size_t len, uint64_t off, rf_error *err);
 
 /* The whole dance for one buffer. */
 int rf_atomic_write(const char *path, const void *data, size_t len, rf_error *err);

@@ -31,6 +31,13 @@ static void s_init(void)
     s_left = n;
 }
 
+int rf_crash_armed(const char *name)
+{
+    if (!s_read)
+        s_init();
+    return s_left > 0 && strcmp(name, s_name) == 0;
+}
+
 void rf_crash_point(const char *name)
 {
     if (!s_read)

@@ -172,8 +172,9 @@ int rf_fusion_fuse(rf_chunk_state *const *states, size_t n, rf_fusion_ramp ramp,
     rf_cs_span *win = calloc(n, sizeof(*win));
     s_chunk **cov = calloc(n, sizeof(*cov));
     double *w = calloc(n, sizeof(*w));
+    int64_t *ends = calloc(n, sizeof(*ends));
     double *acc = NULL;
-    if (!ch || !win || !cov || !w) {
+    if (!ch || !win || !cov || !w || !ends) {
         rc = rf_error_set(err, RF_ENOMEM, "fusion: out of memory");
         goto done;
     }
@@ -196,12 +197,42 @@ int rf_fusion_fuse(rf_chunk_state *const *states, size_t n, rf_fusion_ramp ramp,
             inner_max = inner > inner_max ? inner : inner_max;
         }
     }
+    if ((rc = s_check_windows(win, n, err)))
+        goto done;
+    /* the windows are sorted by start (distinct starts, checked): the overlaps of window i
+     * come from the largest end before it and the windows starting inside it, so this is
+     * linear in the chunks (a timeline of 10,000 would cost 10^8 otherwise), and gives
+     * what rf_fusion_overlaps gives */
+    for (size_t i = 0; i < n; i++) {
+        int64_t s = win[i].start, e = s + win[i].len;
+        ends[i] = i > 0 && ends[i - 1] > e ? ends[i - 1] : e; /* max end of windows 0..i */
+        int64_t before = i > 0 ? ends[i - 1] : INT64_MIN, l = 0, r = 0;
+        if (before > s)
+            l = (before < e ? before : e) - s;
+        if (before > e) {
+            r = e - s;
+        } else {
+            for (size_t j = i + 1; j < n && win[j].start < e; j++)
+                if (win[j].start + win[j].len > e) {
+                    r = e - win[j].start;
+                    break;
+                }
+        }
+        ch[i].left = l;
+        ch[i].right = r;
+    }
     for (size_t i = 0; i < n; i++) {
         rf_cs_span sp[RF_CS_MAX_SPANS];
-        int nsp;
-        if ((rc = rf_fusion_overlaps(win, n, i, &ch[i].left, &ch[i].right, err)) ||
-            (rc = rf_fusion_overlap_spans(win, n, i, sp, &nsp, err)))
-            goto done;
+        int nsp = 0;
+        int64_t l = ch[i].left, r = ch[i].right, s = win[i].start, len = win[i].len;
+        if (l + r >= len) { /* as rf_fusion_overlap_spans */
+            sp[nsp++] = (rf_cs_span){s, len};
+        } else {
+            if (l > 0)
+                sp[nsp++] = (rf_cs_span){s, l};
+            if (r > 0)
+                sp[nsp++] = (rf_cs_span){s + len - r, r};
+        }
         for (int k = 0; k < nsp; k++)
             for (int64_t f = sp[k].start; f < sp[k].start + sp[k].len; f++)
                 if (rf_chunk_state_frame_pos(ch[i].st, f) < 0) {
@@ -219,11 +250,14 @@ int rf_fusion_fuse(rf_chunk_state *const *states, size_t n, rf_fusion_ramp ramp,
         goto done;
     }
     const rf_chunk_state *first = ch[0].st;
+    size_t lo = 0; /* windows before lo (and every one before them) end at or before f */
     for (int64_t f = f_lo; f < f_hi; f++) {
         size_t nc = 0;
         double wsum = 0.0;
-        for (size_t i = 0; i < n; i++) {
-            if (f < win[i].start || f >= win[i].start + win[i].len)
+        while (lo < n && ends[lo] <= f)
+            lo++;
+        for (size_t i = lo; i < n && win[i].start <= f; i++) { /* in chunk order */
+            if (f >= win[i].start + win[i].len)
                 continue;
             w[nc] = rf_fusion_weight(ramp, win[i].len, ch[i].left, ch[i].right, f - win[i].start);
             wsum += w[nc];
@@ -239,6 +273,7 @@ int rf_fusion_fuse(rf_chunk_state *const *states, size_t n, rf_fusion_ramp ramp,
     }
 done:
     free(acc);
+    free(ends);
     free(w);
     free(cov);
     free(win);

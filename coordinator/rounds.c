@@ -141,7 +141,7 @@ static int s_store_round(rf_coord *c, c_job *job, c_timeline *tl, int round,
         char hex[RF_HASH_HEX];
         rc = rf_store_begin(c->store, err);
         if (!rc)
-            rc = rf_store_blob_put(c->store, buf, len, job->row.id, hex, err);
+            rc = rf_store_blob_put_packed(c->store, buf, len, job->row.id, hex, err);
         if (!rc)
             rc = rf_store_round_put(c->store, job->row.id, tl->index, round, hex, err);
         for (int k = 0; !rc && k < tl->nchunks; k++) {
@@ -311,7 +311,7 @@ void c_on_checkpoint(rf_coord *c, c_worker *w, rf_wire_msg *msg)
     if (!rc)
         rc = rf_store_begin(c->store, &err);
     if (!rc)
-        rc = rf_store_blob_put(c->store, buf, len, job->row.id, hex, &err);
+        rc = rf_store_blob_put_packed(c->store, buf, len, job->row.id, hex, &err);
     free(buf);
     rf_chunk_state_destroy(&s);
     if (rc) {

@@ -42,7 +42,7 @@ int c_tensor_put(rf_coord *c, const rf_wire_blob *b, const char *job_id, char *h
     memcpy(buf + head, b->data, b->len);
     int rc = rf_store_begin(c->store, err);
     if (!rc)
-        rc = rf_store_blob_put(c->store, buf, head + b->len, job_id, hex, err);
+        rc = rf_store_blob_put_packed(c->store, buf, head + b->len, job_id, hex, err);
     free(buf);
     return rc;
 }
@@ -934,7 +934,7 @@ static int s_result_blob(rf_coord *c, c_task *t, rf_wire_msg *msg, rf_error *err
         if (!rc)
             rc = rf_chunk_state_pack(s, (uint32_t)job->spec->steps, 0, &buf, &len, err);
         if (!rc)
-            rc = rf_store_blob_put(c->store, buf, len, job->row.id, t->row.result, err);
+            rc = rf_store_blob_put_packed(c->store, buf, len, job->row.id, t->row.result, err);
         free(buf);
         rf_chunk_state_destroy(&s);
         return rc;

@@ -9,8 +9,10 @@
 #include "store.h"
 
 #include "atomic_file.h"
+#include "crash.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -19,9 +21,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define STMT_CACHE     64
 #define COUNTERS       8
+#define PACK_BLOB_MAX  ((size_t)1 << 20)    /* larger blobs get a file of their own */
+#define PACK_MAX       ((uint64_t)64 << 20) /* one transaction's pack stops growing here */
 
 struct rf_store {
     sqlite3 *db;
@@ -42,6 +46,15 @@ struct rf_store {
     } counters[COUNTERS];
     int ncounters;
     unsigned char fanout[32]; /* blobs/<2 hex>/ directories known to exist (bit per dir) */
+    /* the open transaction's pack: small blobs appended as they are put (one write each),
+     * made durable (fsync, rename, directory fsync) once, just before the COMMIT that
+     * names them; a failed append fails that commit */
+    rf_atomic_file *pack;
+    uint64_t pack_id, pack_len;
+    int pack_failed;
+    int packs_dir; /* blobs/packs exists */
+    int rfd;       /* a pack file open for reading (rfd_id), or -1 */
+    uint64_t rfd_id;
 };
 
 static const char *s_schema[] = {
@@ -75,6 +88,11 @@ static const char *s_schema[] = {
     /* version 3: the name of the worker holding an attempt, so that a restarted coordinator
      * can hand the attempt back to that worker when it says Hello again */
     "ALTER TABLE tasks ADD COLUMN worker_name TEXT;",
+    /* version 4: small blobs put within one transaction share a pack file
+     * (blobs/packs/<pack>, the blob at byte off); pack NULL: a file of its own */
+    "ALTER TABLE blobs ADD COLUMN pack INTEGER;"
+    "ALTER TABLE blobs ADD COLUMN off INTEGER;"
+    "CREATE INDEX blobs_pack ON blobs(pack) WHERE pack IS NOT NULL;",
 };
 
 static int s_db_error(rf_store *self, rf_error *err, const char *what)
@@ -166,6 +184,7 @@ rf_store *rf_store_open(const char *state_dir, rf_error *err)
     rf_store *self = calloc(1, sizeof(*self));
     if (!self)
         return rf_error_set(err, RF_ENOMEM, "out of memory"), NULL;
+    self->rfd = -1;
     snprintf(self->dir, sizeof(self->dir), "%s", state_dir);
     char path[PATH_MAX + 32];
     snprintf(path, sizeof(path), "%s/blobs", state_dir);
@@ -223,6 +242,8 @@ void rf_store_destroy(rf_store **pself)
         rf_store_rollback(self);
     for (int i = 0; i < self->ncache; i++)
         sqlite3_finalize(self->cache[i].stmt);
+    if (self->rfd >= 0)
+        close(self->rfd);
     sqlite3_close(self->db);
     free(self);
     *pself = NULL;
@@ -255,6 +276,14 @@ int rf_store_commit(rf_store *self, rf_error *err)
     if (!self->in_tx)
         return 0;
     int frc = s_counters_flush(self, err);
+    if (!frc && self->pack_failed)
+        frc = rf_error_set(err, RF_EIO, "a blob pack in %s/blobs/packs could not be written",
+                           self->dir);
+    if (!frc && self->pack) { /* the blobs first: a committed row never names missing bytes */
+        frc = rf_atomic_file_commit(&self->pack, err);
+        if (!frc)
+            rf_crash_point("after-blob-pack"); /* the pack is durable, its rows are not */
+    }
     if (frc) {
         rf_store_rollback(self);
         return frc;
@@ -274,12 +303,16 @@ int rf_store_commit(rf_store *self, rf_error *err)
     self->in_tx = 0;
     for (int i = 0; i < self->ncounters; i++)
         self->counters[i].dirty = 0;
+    self->pack_len = 0;
     return 0;
 }
 
 void rf_store_rollback(rf_store *self)
 {
     self->ncounters = 0; /* uncommitted advances are gone with the transaction */
+    rf_atomic_file_abort(&self->pack);
+    self->pack_len = 0;
+    self->pack_failed = 0;
     if (!self->in_tx)
         return;
     sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
@@ -777,15 +810,153 @@ int rf_store_blob_put(rf_store *self, const void *data, size_t len, const char *
     return s_step_done(self, st, err, "recording a blob");
 }
 
+int rf_store_blob_put_packed(rf_store *self, const void *data, size_t len, const char *job_id,
+                             char hex_out[RF_HASH_HEX], rf_error *err)
+{
+    if (!self->in_tx || self->pack_failed || len > PACK_BLOB_MAX || self->pack_len + len > PACK_MAX)
+        return rf_store_blob_put(self, data, len, job_id, hex_out, err);
+    rf_hash h;
+    rf_blake2b(data, len, &h);
+    rf_hash_to_hex(&h, hex_out);
+    static const char *find_sql = "SELECT pack, off FROM blobs WHERE hash = ?1 LIMIT 1";
+    static const char *ins_sql =
+        "INSERT OR IGNORE INTO blobs(hash, job_id, size, pack, off) VALUES(?1,?2,?3,?4,?5)";
+    sqlite3_stmt *st = s_stmt(self, find_sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    s_bind_text(st, 1, hex_out);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    int loose = found && sqlite3_column_type(st, 0) == SQLITE_NULL;
+    sqlite3_int64 pack = found ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_int64 off = found ? sqlite3_column_int64(st, 1) : 0;
+    s_done(self, st);
+    if (!found) { /* new bytes: appended to this transaction's pack */
+        if (!self->pack) {
+            char path[PATH_MAX + 64];
+            uint64_t id = 0;
+            int rc = rf_store_next(self, "pack", &id, err);
+            snprintf(path, sizeof(path), "%s/blobs/packs", self->dir);
+            if (!rc && !self->packs_dir && (rc = rf_mkdirs(path, 0700, err)) == 0)
+                self->packs_dir = 1;
+            if (rc)
+                return rc;
+            snprintf(path, sizeof(path), "%s/blobs/packs/%llu", self->dir, (unsigned long long)id);
+            self->pack = rf_atomic_file_begin(path, err);
+            if (!self->pack)
+                return err ? (int)err->code : RF_EIO;
+            self->pack_id = id;
+            self->pack_len = 0;
+        }
+        int rc = rf_atomic_file_write(self->pack, data, len, err);
+        if (rc) {
+            self->pack_failed = 1; /* its length is unknown now: this transaction cannot commit */
+            return rc;
+        }
+        pack = (sqlite3_int64)self->pack_id;
+        off = (sqlite3_int64)self->pack_len;
+        self->pack_len += len;
+    }
+    st = s_stmt(self, ins_sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    s_bind_text(st, 1, hex_out);
+    s_bind_text(st, 2, job_id ? job_id : "");
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)len);
+    if (loose) {
+        sqlite3_bind_null(st, 4);
+        sqlite3_bind_null(st, 5);
+    } else {
+        sqlite3_bind_int64(st, 4, pack);
+        sqlite3_bind_int64(st, 5, off);
+    }
+    return s_step_done(self, st, err, "recording a blob");
+}
+
+/* Reads a packed blob (RF_ENOTFOUND when no pack holds it). */
+static int s_pack_get(rf_store *self, const char *hex, unsigned char **out, size_t *len,
+                      rf_error *err)
+{
+    static const char *sql =
+        "SELECT pack, off, size FROM blobs WHERE hash = ?1 AND pack IS NOT NULL LIMIT 1";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    s_bind_text(st, 1, hex);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        s_done(self, st);
+        return RF_ENOTFOUND;
+    }
+    uint64_t pack = (uint64_t)sqlite3_column_int64(st, 0),
+             off = (uint64_t)sqlite3_column_int64(st, 1);
+    size_t n = (size_t)sqlite3_column_int64(st, 2);
+    s_done(self, st);
+    unsigned char *buf = malloc(n ? n : 1);
+    if (!buf)
+        return rf_error_set(err, RF_ENOMEM, "out of memory reading blob %s (%zu bytes)", hex, n);
+    int rc = 0;
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/blobs/packs/%llu", self->dir, (unsigned long long)pack);
+    if (self->pack && pack == self->pack_id) { /* put in this transaction */
+        rc = rf_atomic_file_pread(self->pack, buf, n, off, err);
+    } else {
+        if (self->rfd < 0 || self->rfd_id != pack) {
+            if (self->rfd >= 0)
+                close(self->rfd);
+            self->rfd = open(path, O_RDONLY | O_CLOEXEC);
+            self->rfd_id = pack;
+        }
+        size_t got = 0;
+        while (self->rfd >= 0 && got < n) {
+            ssize_t r = pread(self->rfd, buf + got, n - got, (off_t)(off + got));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+        }
+        if (got != n)
+            rc = rf_error_set(err, RF_EIO, "blob %s is missing from its pack %s: %s", hex, path,
+                              self->rfd < 0 ? strerror(errno) : "the pack is too short");
+    }
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
 int rf_store_blob_get(rf_store *self, const char *hex, void **data, size_t *len, rf_error *err)
 {
     char path[PATH_MAX + 160];
     if (rf_store_blob_path(self, hex, path, sizeof(path)))
         return rf_error_set(err, RF_EINVAL, "not a blob name: %.80s", hex);
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return rf_error_set(err, RF_ENOTFOUND, "blob %s is missing from %s/blobs: %s", hex,
-                            self->dir, strerror(errno));
+    if (!f) {
+        int e = errno;
+        unsigned char *buf = NULL;
+        size_t n = 0;
+        int rc = s_pack_get(self, hex, &buf, &n, err);
+        if (rc == RF_ENOTFOUND)
+            return rf_error_set(err, RF_ENOTFOUND, "blob %s is missing from %s/blobs: %s", hex,
+                                self->dir, strerror(e));
+        if (rc)
+            return rc;
+        rf_hash want, have;
+        rf_hash_from_hex(hex, &want);
+        rf_blake2b(buf, n, &have);
+        if (!rf_hash_equal(&want, &have)) {
+            free(buf);
+            return rf_error_set(err, RF_EIO,
+                                "blob %s is corrupt in its pack in %s/blobs/packs: its contents "
+                                "do not match its name",
+                                hex, self->dir);
+        }
+        *data = buf;
+        *len = n;
+        return 0;
+    }
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0) {
         fclose(f);
@@ -818,8 +989,9 @@ int rf_store_blob_gc(rf_store *self, int64_t cutoff_ms, int *removed, rf_error *
     /* states 3, 4, 5: JOB_DONE, JOB_FAILED, JOB_CANCELED of proto/reelfarm.proto */
     static const char *del_sql =
         "DELETE FROM blobs WHERE job_id IN (SELECT id FROM jobs WHERE state IN (3, 4, 5)"
-        " AND finished_ms < ?1) RETURNING hash";
+        " AND finished_ms < ?1) RETURNING hash, pack";
     static const char *ref_sql = "SELECT 1 FROM blobs WHERE hash = ?1 LIMIT 1";
+    static const char *pack_sql = "SELECT 1 FROM blobs WHERE pack = ?1 LIMIT 1";
     int count = 0;
     int rc = rf_store_begin(self, err);
     if (rc)
@@ -828,7 +1000,10 @@ int rf_store_blob_gc(rf_store *self, int64_t cutoff_ms, int *removed, rf_error *
     if (!st)
         return err ? (int)err->code : RF_EIO;
     sqlite3_bind_int64(st, 1, cutoff_ms);
-    char(*hashes)[RF_HASH_HEX] = NULL;
+    struct gone {
+        char hash[RF_HASH_HEX];
+        int64_t pack; /* -1: a file of its own */
+    } *hashes = NULL;
     size_t n = 0, cap = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (n == cap) {
@@ -838,7 +1013,9 @@ int rf_store_blob_gc(rf_store *self, int64_t cutoff_ms, int *removed, rf_error *
                 break;
             hashes = p;
         }
-        s_col_copy(st, 0, hashes[n], RF_HASH_HEX);
+        s_col_copy(st, 0, hashes[n].hash, RF_HASH_HEX);
+        hashes[n].pack =
+            sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 1);
         n++;
     }
     s_done(self, st);
@@ -847,13 +1024,33 @@ int rf_store_blob_gc(rf_store *self, int64_t cutoff_ms, int *removed, rf_error *
         sqlite3_stmt *q = s_stmt(self, ref_sql, err);
         if (!q)
             break;
-        s_bind_text(q, 1, hashes[i]);
+        s_bind_text(q, 1, hashes[i].hash);
         int still = sqlite3_step(q) == SQLITE_ROW;
         s_done(self, q);
         char path[PATH_MAX + 160];
-        if (!still && rf_store_blob_path(self, hashes[i], path, sizeof(path)) == 0 &&
-            unlink(path) == 0)
-            count++;
+        if (still)
+            continue;
+        if (hashes[i].pack < 0) {
+            if (rf_store_blob_path(self, hashes[i].hash, path, sizeof(path)) == 0 &&
+                unlink(path) == 0)
+                count++;
+            continue;
+        }
+        count++; /* its bytes go with the last blob of its pack */
+        q = s_stmt(self, pack_sql, err);
+        if (!q)
+            break;
+        sqlite3_bind_int64(q, 1, hashes[i].pack);
+        int used = sqlite3_step(q) == SQLITE_ROW;
+        s_done(self, q);
+        snprintf(path, sizeof(path), "%s/blobs/packs/%lld", self->dir, (long long)hashes[i].pack);
+        if (!used) {
+            if (self->rfd >= 0 && self->rfd_id == (uint64_t)hashes[i].pack) {
+                close(self->rfd);
+                self->rfd = -1;
+            }
+            unlink(path);
+        }
     }
     free(hashes);
     if (removed)

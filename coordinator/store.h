@@ -2,7 +2,9 @@
  *
  * Layout of --state DIR: state.db (jobs, tasks, chunks, fused rounds, events, blobs,
  * text cache, counters) and blobs/<2 hex>/<64 hex> (content-addressed by BLAKE2b-256,
- * written temp + fsync + rename + directory fsync before their row is committed).
+ * written temp + fsync + rename + directory fsync before their row is committed), or, for
+ * the small blobs of one transaction, blobs/packs/<n> (one file per commit, made durable
+ * the same way just before that commit: the group commit of the blobs).
  * Transitions of one event-loop turn share one transaction: rf_store_begin opens it
  * (idempotent), rf_store_commit makes it durable; the caller acknowledges nothing to
  * anyone before the commit returns. Rows are plain structs; strings in them are owned
@@ -123,9 +125,19 @@ int rf_store_event_each(rf_store *self, const char *job_id, int64_t since_ms, in
  * records it for job_id ("" for shared blobs), returns the hex name. */
 int rf_store_blob_put(rf_store *self, const void *data, size_t len, const char *job_id,
                       char hex_out[RF_HASH_HEX], rf_error *err);
-/* Reads a whole blob into a malloc'd buffer (caller frees), verifying its hash. */
+/* The same inside a transaction for a blob that needs no file of its own (results, fused
+ * rounds, checkpoints: read back only through rf_store_blob_get): up to 1 MiB it is
+ * appended to the transaction's pack file (blobs/packs/N, one write), and the pack is made
+ * durable (fsync, rename, directory fsync) once, by the commit, before the rows naming
+ * its blobs; larger blobs, or a put outside a transaction, take rf_store_blob_put's path.
+ * A failed append fails the transaction's commit. */
+int rf_store_blob_put_packed(rf_store *self, const void *data, size_t len, const char *job_id,
+                             char hex_out[RF_HASH_HEX], rf_error *err);
+/* Reads a whole blob (its own file, else its pack) into a malloc'd buffer (caller frees),
+ * verifying its hash. */
 int rf_store_blob_get(rf_store *self, const char *hex, void **data, size_t *len, rf_error *err);
-/* The file path of a blob (for streaming, e.g. a finished video). */
+/* The file path of a blob put with rf_store_blob_put (for streaming, e.g. a finished video;
+ * a packed blob has no file of its own). */
 int rf_store_blob_path(const rf_store *self, const char *hex, char *buf, size_t cap);
 /* Deletes the blobs of jobs that finished before cutoff_ms and are not referenced by a
  * live job; returns how many files went in *removed. */

@@ -209,6 +209,11 @@ RF_TEST(crash_mid_blob_write)
     s_crash_test("mid-blob-write", "mid-blob-write", 9);
 }
 
+RF_TEST(crash_after_blob_pack)
+{
+    s_crash_test("after-blob-pack", "after-blob-pack", 6);
+}
+
 RF_TEST(random_kills_over_a_whole_job)
 {
     const char *ref = s_reference();

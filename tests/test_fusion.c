@@ -309,6 +309,71 @@ RF_TEST(overlap_only_fusion_equals_full_fusion)
     }
 }
 
+/* Windows of mixed lengths in random order, one inside another, several deep: every
+ * fused value is the ramp-weighted mean (in chunk order, in double) with each window's
+ * overlaps as rf_fusion_overlaps reports them, bit for bit. */
+RF_TEST(mixed_windows_match_the_reference_bit_for_bit)
+{
+    for (int trial = 0; trial < 40; trial++) {
+        enum { N = 9 };
+        int64_t start[N], len[N];
+        int64_t next = 0;
+        for (int i = 0; i < N; i++) { /* distinct starts, lengths 1..12 */
+            next += 1 + (int64_t)((s_rng >> 33) % 3);
+            s_rand();
+            start[i] = next;
+            len[i] = 1 + (int64_t)((s_rng >> 35) % 12);
+            s_rand();
+        }
+        rf_chunk_state *st[N], *ref[N];
+        rf_cs_span win[N];
+        for (int i = 0; i < N; i++) {
+            int k = (i * 5 + trial) % N; /* arrival order is not chunk order */
+            st[i] = s_state(start[k], len[k], 3, 0);
+            ref[i] = rf_chunk_state_clone(st[i], NULL);
+            win[k] = (rf_cs_span){start[k], len[k]};
+        }
+        rf_fusion_ramp ramp = (rf_fusion_ramp)(trial % RF_FUSION_RAMP_COUNT);
+        rf_error err = {0};
+        RF_CHECK_MSG(rf_fusion_fuse(st, N, ramp, &err) == 0, "%s", err.msg);
+        for (int k = 0; k < N; k++) { /* state of chunk k (st[] is in arrival order) */
+            int sk = 0;
+            while (st[sk]->window_start != start[k])
+                sk++;
+            for (int64_t f = start[k]; f < start[k] + len[k]; f++) {
+                double w[N], wsum = 0;
+                int cov[N], nc = 0;
+                for (int i = 0; i < N; i++) {
+                    if (f < start[i] || f >= start[i] + len[i])
+                        continue;
+                    int64_t l, r;
+                    RF_CHECK_EQ_INT(rf_fusion_overlaps(win, N, (size_t)i, &l, &r, NULL), 0);
+                    w[nc] = rf_fusion_weight(ramp, len[i], l, r, f - start[i]);
+                    wsum += w[nc];
+                    cov[nc++] = i;
+                }
+                for (size_t j = 0; j < 3; j++) {
+                    double acc = 0;
+                    for (int q = 0; q < nc; q++) {
+                        int rk = 0;
+                        while (ref[rk]->window_start != start[cov[q]])
+                            rk++;
+                        acc += w[q] / wsum * (double)s_at(ref[rk], "x", 1, f, j);
+                    }
+                    float want = nc < 2 ? s_at(ref[sk], "x", 1, f, j) : (float)acc;
+                    RF_CHECK_MSG(memcmp(&want, &(float){s_at(st[sk], "x", 1, f, j)}, 4) == 0,
+                                 "trial %d chunk %d frame %lld: %.9g, want %.9g", trial, k,
+                                 (long long)f, (double)s_at(st[sk], "x", 1, f, j), (double)want);
+                }
+            }
+        }
+        for (int i = 0; i < N; i++) {
+            rf_chunk_state_destroy(&st[i]);
+            rf_chunk_state_destroy(&ref[i]);
+        }
+    }
+}
+
 RF_TEST(hostile_inputs)
 {
     rf_error err = {0};
