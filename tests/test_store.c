@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 static rf_store *s_open(const char *name)
@@ -206,6 +207,82 @@ RF_TEST(blobs_are_content_addressed_and_verified)
     RF_CHECK_EQ_INT(rf_store_blob_get(st, a, &data, &len, &err), RF_EIO);
     RF_CHECK_CONTAINS(err.msg, "corrupt");
     RF_CHECK_EQ_INT(rf_store_blob_get(st, "zz", &data, &len, &err), RF_EINVAL);
+    rf_store_destroy(&st);
+}
+
+/* Packed blobs: readable inside their transaction, gone with a rollback, durable with a
+ * commit (also after a reopen), verified, deduplicated, and their pack collected once no
+ * live job's blob is in it. */
+RF_TEST(packed_blobs_commit_with_their_transaction)
+{
+    rf_store *st = s_open("s8");
+    rf_store_job j = {0};
+    snprintf(j.id, sizeof(j.id), "old");
+    j.state = 3; /* done */
+    j.finished_ms = 100;
+    RF_CHECK_EQ_INT(rf_store_job_put(st, &j, NULL), 0);
+    snprintf(j.id, sizeof(j.id), "live");
+    j.state = 2;
+    j.finished_ms = 0;
+    RF_CHECK_EQ_INT(rf_store_job_put(st, &j, NULL), 0);
+    char a[RF_HASH_HEX], b[RF_HASH_HEX], c[RF_HASH_HEX], d[RF_HASH_HEX], path[1024];
+    void *data;
+    size_t len;
+    /* rolled back: the bytes are gone, no pack file stays */
+    RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put_packed(st, "never", 5, "old", a, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_get(st, a, &data, &len, NULL), 0); /* same transaction */
+    RF_CHECK(len == 5 && memcmp(data, "never", 5) == 0);
+    free(data);
+    rf_store_rollback(st);
+    RF_CHECK_EQ_INT(rf_store_blob_get(st, a, &data, &len, NULL), RF_ENOTFOUND);
+    /* committed: two jobs' blobs in one pack (and one blob shared by both) */
+    RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put_packed(st, "old only", 8, "old", a, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put_packed(st, "shared", 6, "old", b, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put_packed(st, "shared", 6, "live", c, NULL), 0);
+    RF_CHECK_EQ_STR(b, c);
+    RF_CHECK_EQ_INT(rf_store_commit(st, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_path(st, a, path, sizeof(path)), 0);
+    struct stat sb;
+    RF_CHECK(stat(path, &sb) != 0); /* no file of its own */
+    /* a second transaction: its own pack, only the old job's */
+    RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put_packed(st, "old again", 9, "old", d, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_commit(st, NULL), 0);
+    rf_store_destroy(&st);
+    st = s_open("s8");
+    RF_CHECK_EQ_INT(rf_store_blob_get(st, a, &data, &len, NULL), 0);
+    RF_CHECK(len == 8 && memcmp(data, "old only", 8) == 0);
+    free(data);
+    char dir[512];
+    rf_test_path(dir, sizeof(dir), "s8");
+    snprintf(path, sizeof(path), "%s/blobs/packs/2", dir);
+    RF_CHECK(stat(path, &sb) == 0);
+    int removed = -1;
+    RF_CHECK_EQ_INT(rf_store_blob_gc(st, 1000, &removed, NULL), 0);
+    RF_CHECK_EQ_INT(removed, 2);    /* "old only" and "old again"; "shared" stays */
+    RF_CHECK(stat(path, &sb) != 0); /* pack 2 held only the old job's blob */
+    snprintf(path, sizeof(path), "%s/blobs/packs/1", dir);
+    RF_CHECK(stat(path, &sb) == 0); /* pack 1 still holds "shared" */
+    RF_CHECK_EQ_INT(rf_store_blob_get(st, a, &data, &len, NULL), RF_ENOTFOUND);
+    RF_CHECK_EQ_INT(rf_store_blob_get(st, b, &data, &len, NULL), 0);
+    RF_CHECK(len == 6 && memcmp(data, "shared", 6) == 0);
+    free(data);
+    /* bit rot inside the pack is caught */
+    FILE *f = fopen(path, "r+b");
+    RF_CHECK(f != NULL);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    for (long i = 0; f && i < size; i++) {
+        fseek(f, i, SEEK_SET);
+        fputc('x', f);
+    }
+    if (f)
+        fclose(f);
+    rf_error err;
+    RF_CHECK_EQ_INT(rf_store_blob_get(st, b, &data, &len, &err), RF_EIO);
+    RF_CHECK_CONTAINS(err.msg, "corrupt");
     rf_store_destroy(&st);
 }
 
