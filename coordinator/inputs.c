@@ -160,6 +160,19 @@ static void s_fail(rf_coord *c, c_job *job, const char *fmt, const char *msg)
     c_job_fail(c, job, why);
 }
 
+/* The reader's message, without the blob's path (the user knows the input by its name). */
+static int s_unreadable(rf_error *err, const char *blob, const char *kind, const char *src)
+{
+    char why[RF_ERROR_MSG_MAX];
+    const char *m = err->msg;
+    size_t n = strlen(blob);
+    if (strncmp(m, blob, n) == 0 && m[n] == ':')
+        m += n + 1 + (m[n + 1] == ' ');
+    snprintf(why, sizeof(why), "%s", m);
+    return rf_error_set(err, RF_EINVAL, "the %s %s cannot be read as an image or video (%s)", kind,
+                        src, why);
+}
+
 /* Opens the stored input with common/video: an image must decode, a clip is counted and
  * must be long enough; then the media tasks that cover nothing are done at once. */
 static int s_prepare(rf_coord *c, c_job *job, rf_error *err)
@@ -172,37 +185,41 @@ static int s_prepare(rf_coord *c, c_job *job, rf_error *err)
     /* a small target size: only decodability and the count matter here */
     rf_video_reader *r = rf_video_reader_open(path, 16, 16, err);
     if (!r)
-        return rf_error_set(err, RF_EINVAL, "the %s %s cannot be read as an image or video: %s",
-                            s_kind_name(in->kind), src, err->msg);
+        return s_unreadable(err, path, s_kind_name(in->kind), src);
+    /* frames the job can use: a video needs `need`, a continuation at most P0 - 4 (one more
+     * says it is too long); counting stops there, so the loop decodes no more than that */
+    const rf_plan_timeline *last = &pl->timelines[pl->timeline_count - 1];
+    const int64_t need = last->output_offset + 4 * (int64_t)(last->latent_frames - 1) + 1;
+    const int64_t P0 = 4 * (int64_t)(pl->timelines[0].latent_frames - 1) + 1;
+    const int64_t enough = in->kind == RF_INPUT_IMAGE   ? 1
+                           : in->kind == RF_INPUT_VIDEO ? need
+                                                        : P0 - 3;
     uint8_t px[16 * 16 * 3];
     int64_t n = 0;
     int got = 1, rc = 0;
-    while (!rc && got && (in->kind != RF_INPUT_IMAGE || n < 1)) {
+    while (!rc && got && n < enough) {
         rc = rf_video_reader_read_u8(r, px, &got, err);
         n += !rc && got;
     }
     rf_video_reader_close(&r);
     if (rc)
-        return rf_error_prefix(err, "the %s %s", s_kind_name(in->kind), src);
+        return s_unreadable(err, path, s_kind_name(in->kind), src);
     if (n < 1)
         return rf_error_set(err, RF_EINVAL, "the %s %s holds no frame", s_kind_name(in->kind), src);
     in->have = n;
     if (in->kind == RF_INPUT_VIDEO) {
-        const rf_plan_timeline *last = &pl->timelines[pl->timeline_count - 1];
-        int64_t need = last->output_offset + 4 * (int64_t)(last->latent_frames - 1) + 1;
         if (n < need)
             return rf_error_set(err, RF_EINVAL,
                                 "the video %s has %lld frames; the film needs %lld (make it "
                                 "shorter or give a longer clip)",
                                 src, (long long)n, (long long)need);
     } else if (in->kind == RF_INPUT_CONTINUE) {
-        int64_t P0 = 4 * (int64_t)(pl->timelines[0].latent_frames - 1) + 1;
         if (n > P0 - 4)
             return rf_error_set(err, RF_EINVAL,
-                                "the clip to continue %s has %lld frames; a continuation of it "
-                                "needs a film (before any cut) of at least %lld frames (got %lld)",
-                                src, (long long)n, (long long)((n - 1) / 4 * 4 + 5),
-                                (long long)pl->timelines[0].pixel_frames);
+                                "the clip to continue %s has more than %lld frames; a "
+                                "continuation of it needs a longer film (before any cut) than "
+                                "%lld frames, or a shorter clip",
+                                src, (long long)(P0 - 4), (long long)pl->timelines[0].pixel_frames);
         in->known = (int)((n - 1) / 4 + 1); /* its first 4k+1 frames */
     }
     for (int i = 0; i < in->nparts; i++) {

@@ -393,7 +393,7 @@ RF_TEST(bad_inputs_fail_their_job_with_the_reason)
     } cases[] = {
         {"image: junk.png", 17, "cannot be read as an image or video"},
         {"video: clip9.mkv", 17, "has 9 frames; the film needs 17"},
-        {"continue: clip21.mkv", 21, "a continuation of it needs a film"},
+        {"continue: clip21.mkv", 21, "a continuation of it needs a longer film"},
     };
     /* no worker: the coordinator finds these before any task runs */
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
