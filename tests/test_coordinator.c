@@ -362,6 +362,86 @@ RF_TEST(one_worker_serves_several_models_loading_each_when_needed)
     RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
 }
 
+/* The workers the coordinator knows, with the names of the first ones in names. */
+static int s_worker_names(rf_farm *f, char names[][128], int cap)
+{
+    Reelfarm__WorkerListRequest req = REELFARM__WORKER_LIST_REQUEST__INIT;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    env.kind_case = REELFARM__ENVELOPE__KIND_WORKER_LIST_REQUEST;
+    env.worker_list_request = &req;
+    rf_wire_msg rep;
+    if (rf_farm_call(f, &env, &rep, 5000) != 0)
+        return -1;
+    int n = -1;
+    if (rep.env->kind_case == REELFARM__ENVELOPE__KIND_WORKER_LIST) {
+        n = (int)rep.env->worker_list->n_workers;
+        for (int i = 0; i < n && i < cap; i++)
+            snprintf(names[i], 128, "%s", rep.env->worker_list->workers[i]->name);
+    }
+    rf_wire_msg_release(&rep);
+    return n;
+}
+
+RF_TEST(sim_workers_in_one_process_each_have_their_own_connection)
+{
+    rf_farm f;
+    memset(&f, 0, sizeof(f));
+    RF_CHECK(rf_farm_start(&f, "count", NULL) == 0);
+    char bin[1024], model[700];
+    rf_proc_bin(bin, sizeof(bin), "reelfarm-worker");
+    snprintf(model, sizeof(model), "%s/models/fake", f.dir);
+    const char *argv[] = {bin,   "--coordinator", f.wep,  "--backend",   "sim", "--sim-step-ms",
+                          "1",   "--count",       "4",    "--max-tasks", "1",   "--model",
+                          model, "--name",        "many", NULL};
+    rf_error err;
+    rf_proc *w = rf_proc_start(argv, NULL, &err);
+    RF_CHECK_MSG(w, "%s", err.msg);
+    char names[8][128];
+    int n = 0;
+    for (int i = 0; i < 200 && n != 4; i++) {
+        n = s_worker_names(&f, names, 8);
+        if (n != 4)
+            usleep(50000);
+    }
+    RF_CHECK_EQ_INT(n, 4);
+    int seen[4] = {0};
+    for (int i = 0; i < n && i < 4; i++)
+        for (int k = 0; k < 4; k++) {
+            char want[32];
+            snprintf(want, sizeof(want), "many-%d", k);
+            seen[k] |= strcmp(names[i], want) == 0;
+        }
+    RF_CHECK(seen[0] && seen[1] && seen[2] && seen[3]);
+    /* a lockstep job of several chunks spreads over them (one slot each) */
+    char job[64], msg[1024];
+    const char *spec = "model: fake\nwidth: 32\nheight: 32\nprompt: x\nframes: 45\nsteps: 3\n"
+                       "chunk:\n  frames: 17\n  overlap: 8\noutput:\n  path: many.mkv\n";
+    RF_CHECK_MSG(rf_farm_submit(&f, spec, job, sizeof(job), msg, sizeof(msg)) == 0, "%s", msg);
+    RF_CHECK_EQ_INT(rf_farm_wait(&f, job, 60000), REELFARM__JOB_STATE__JOB_DONE);
+    int busy = 0;
+    for (int k = 0; k < 4; k++) {
+        char wn[32];
+        snprintf(wn, sizeof(wn), "worker=many-%d", k);
+        busy += s_count(f.log, "denoise", wn) > 0;
+    }
+    RF_CHECK_MSG(busy >= 2, "only %d of the 4 workers did DENOISE work", busy);
+    int status = -1;
+    RF_CHECK_EQ_INT(rf_proc_signal(w, SIGTERM, &err), 0);
+    RF_CHECK_MSG(rf_proc_wait(w, 20000, &status, &err) == 0, "%s", err.msg);
+    RF_CHECK_EQ_INT(status, 0); /* every one of them drained */
+    rf_proc_destroy(&w);
+    /* --count is for simulated workers only */
+    const char *bad[] = {bin, "--coordinator", f.wep, "--backend", "cpu", "--count",
+                         "2", "--model",       model, NULL};
+    w = rf_proc_start(bad, NULL, &err);
+    RF_CHECK_MSG(w, "%s", err.msg);
+    RF_CHECK_MSG(rf_proc_wait(w, 20000, &status, &err) == 0, "%s", err.msg);
+    RF_CHECK_EQ_INT(status, 2);
+    RF_CHECK(rf_proc_log_contains(w, "--count needs --backend sim"));
+    rf_proc_destroy(&w);
+    RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
+}
+
 static void s_raw(void *sock, const void *const *frames, const size_t *lens, int n)
 {
     for (int i = 0; i < n; i++)
