@@ -293,7 +293,7 @@ void rf_coord_stop(rf_coord *self)
 
 static void s_drain_socket(rf_coord *c, void *sock)
 {
-    for (int i = 0; i < 1000; i++) {
+    for (int i = 0; i < 256; i++) {
         rf_wire_msg msg = {0};
         rf_error err;
         int rc = rf_wire_recv(sock, &msg, &c->limits, &err);

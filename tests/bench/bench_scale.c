@@ -528,6 +528,7 @@ static int s_harness_open(harness *h, void *ctx, int n, const char *ep, const ch
         zmq_setsockopt(w->sock, ZMQ_RCVTIMEO, &zero, sizeof(zero));
         zmq_connect(w->sock, ep);
         snprintf(w->name, sizeof(w->name), "sim-%d", i);
+        w->next_beat_ms = s_us() / 1000 + (int64_t)i * 1000 / n; /* beats spread over 1 s */
         int fd = -1;
         size_t sz = sizeof(fd);
         zmq_getsockopt(w->sock, ZMQ_FD, &fd, &sz);
