@@ -2,8 +2,8 @@
  *
  * Each turn: zmq_poll both ROUTER sockets with a timeout bounded by the next timer,
  * drain the waiting messages (workers first, at most 256 per socket, so a burst does
- * not hold back every reply until the last message is in), run the timers (heartbeats, liveness,
- * leases), dispatch when something changed, commit. Handlers never block: sockets have
+ * not hold back every reply until its last message is in), run the timers (heartbeats,
+ * liveness, leases), dispatch when something changed, commit. Handlers never block: sockets have
  * zero send/receive timeouts, ROUTER_MANDATORY turns a vanished peer into an error
  * instead of silence. A malformed message is answered with Error and dropped; nothing a
  * peer sends can stop the loop. Never calls exit.
