@@ -8,6 +8,7 @@
 #include "cpu/cpu.h"
 #include "safetensors.h"
 #include "vae/vae.h"
+#include "vae_args.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,43 +30,13 @@ static int s_usage(FILE *f, int rc)
 
 int rf_cmd_vae_encode(int argc, char **argv)
 {
-    const char *vae_path = NULL, *in = NULL, *outp = NULL;
-    long long a = -1, b = -1, warm = 0;
-    int threads = 0, seg = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i];
-        int more = i + 1 < argc;
-        if (!strcmp(o, "--help") || !strcmp(o, "-h"))
-            return s_usage(stdout, 0);
-        else if (!strcmp(o, "--vae") && more)
-            vae_path = argv[++i];
-        else if (!strcmp(o, "--input") && more)
-            in = argv[++i];
-        else if (!strcmp(o, "--output") && more)
-            outp = argv[++i];
-        else if (!strcmp(o, "--threads") && more)
-            threads = atoi(argv[++i]);
-        else if (!strcmp(o, "--warmup") && more)
-            warm = atoll(argv[++i]);
-        else if (!strcmp(o, "--segment") && more) {
-            seg = 1;
-            if (sscanf(argv[++i], "%lld:%lld", &a, &b) != 2) {
-                fprintf(stderr, "vae-encode: --segment wants A:B, got '%s'\n", argv[i]);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "vae-encode: unknown or incomplete option '%s' (see --help)\n", o);
-            return 2;
-        }
-    }
-    if (!vae_path || !in || !outp) {
-        fprintf(stderr, "vae-encode: --vae, --input and --output are required (see --help)\n");
-        return 2;
-    }
-    if (warm < 0 || (!seg && warm)) {
-        fprintf(stderr, "vae-encode: --warmup needs --segment and must be >= 0\n");
-        return 2;
-    }
+    rf_vae_args o;
+    int usage_rc = rf_vae_args_parse(&o, "vae-encode", argc, argv, s_usage);
+    if (usage_rc >= 0)
+        return usage_rc;
+    const char *vae_path = o.vae, *in = o.input, *outp = o.output;
+    long long a = o.a, b = o.b, warm = o.warmup;
+    int threads = o.threads, seg = o.segment;
     rf_error err = {0};
     int rc = 1;
     rf_backend *be = rf_backend_cpu_new(threads, &err);

@@ -1,9 +1,13 @@
-/* op_attention.c - blocked attention with an online softmax (flash-attention style).
+/* op_attention.c - blocked attention with an online softmax (flash-attention style),
+ * plain (the DiT) or with an additive relative-position bias (T5).
  *
  * One task per (batch, head, block of RF_ATT_BQ queries). A task walks the keys in
- * blocks of RF_ATT_BK: S = scale Q K^T (sgemm), running row max m and sum l, rescale the
- * partial output by exp(m_old - m_new), then O += P V (sgemm). Per worker it needs
- * BQ*BK + BQ*D + 2*BQ floats of scratch, whatever the token count: memory is
+ * blocks of RF_ATT_BK: S = scale Q K^T (sgemm), for the biased form S[i, j] +=
+ * rel[h, j - i + Lq - 1] (the bias depends only on the offset, so it is one
+ * [H, Lq + Lk - 1] band from op_rel_pos_bias.c read as a sliding window, never an
+ * [H, Lq, Lk] matrix), masked keys (key_mask 0) set to -inf, running row max m and sum l,
+ * rescale the partial output by exp(m_old - m_new), then O += P V (sgemm). Per worker it
+ * needs BQ*BK + BQ*D + 2*BQ floats of scratch, whatever the token count: memory is
  * O(tokens x D) for q, k, v, out and O(threads) for the rest, never O(Lq x Lk).
  * Q, K, V are read in place from [B, L, H, D] (row stride H*D). Never allocates.
  */
@@ -22,9 +26,10 @@
 typedef struct {
     float *out;
     const float *q, *k, *v;
+    const float *rel; /* [H, nrel] bias band, or NULL */
     const uint8_t *mask;
     float scale;
-    int64_t b, lq, lk, h, d;
+    int64_t b, lq, lk, h, d, nrel;
     int64_t nqb;
     float *scratch;
     size_t per_worker; /* floats */
@@ -43,6 +48,7 @@ static void s_task(void *p, int64_t t, int worker)
     const float *Q = A->q + (bb * A->lq + q0) * ld + hh * d;
     const float *K = A->k + bb * A->lk * ld + hh * d;
     const float *V = A->v + bb * A->lk * ld + hh * d;
+    const float *rel = A->rel ? A->rel + hh * A->nrel : NULL;
     const uint8_t *mask = A->mask ? A->mask + bb * A->lk : NULL;
     for (int64_t i = 0; i < nq; i++) {
         m[i] = -INFINITY;
@@ -56,6 +62,12 @@ static void s_task(void *p, int64_t t, int worker)
                     (int)ld, K + k0 * ld, (int)ld, 0.0f, S, RF_ATT_BK);
         for (int64_t i = 0; i < nq; i++) {
             float *row = S + i * RF_ATT_BK;
+            if (rel) {
+                /* key k0 + j, query q0 + i: offset (k0 + j) - (q0 + i) */
+                const float *band = rel + (k0 - (q0 + i) + A->lq - 1);
+                for (int64_t j = 0; j < nk; j++)
+                    row[j] += band[j];
+            }
             if (mask)
                 for (int64_t j = 0; j < nk; j++)
                     if (!mask[k0 + j])
@@ -112,15 +124,18 @@ size_t rf_cpu_scratch_attention(void *ctx, int64_t batch, int64_t lq, int64_t lk
     return (size_t)rf_cpu_nthreads(ctx) * s_per_worker(head_dim) * sizeof(float) + 64;
 }
 
-int rf_cpu_attention(void *ctx, rf_tensor *out, const rf_tensor *q, const rf_tensor *k,
-                     const rf_tensor *v, const rf_tensor *key_mask, float scale, rf_arena *scratch,
-                     rf_error *err)
+/* Both public forms: rel NULL for plain attention. op names the op in errors. */
+static int s_attention(void *ctx, rf_tensor *out, const rf_tensor *q, const rf_tensor *k,
+                       const rf_tensor *v, const rf_tensor *key_mask, const rf_tensor *rel,
+                       float scale, rf_arena *scratch, const char *op, rf_error *err)
 {
     s_att A = {0};
     A.out = out->data;
     A.q = q->data;
     A.k = k->data;
     A.v = v->data;
+    A.rel = rel ? rel->data : NULL;
+    A.nrel = rel ? rel->ne[1] : 0;
     A.mask = key_mask ? key_mask->data : NULL;
     A.scale = scale;
     A.b = q->ne[0];
@@ -141,11 +156,30 @@ int rf_cpu_attention(void *ctx, rf_tensor *out, const rf_tensor *q, const rf_ten
     A.scratch = scratch ? rf_arena_alloc(scratch, need) : NULL;
     if (!A.scratch)
         return rf_error_set(err, RF_ENOMEM,
-                            "attention: needs %zu bytes of scratch and the arena has less; size "
-                            "it with rf_op_attention_scratch",
-                            need);
+                            "%s: needs %zu bytes of scratch and the arena has less; size it "
+                            "with rf_op_%s_scratch",
+                            op, need, op);
     A.nqb = (A.lq + RF_ATT_BQ - 1) / RF_ATT_BQ;
     rf_cpu_parallel(ctx, A.b * A.h * A.nqb, s_task, &A);
     rf_arena_reset(scratch, mark);
     return 0;
+}
+
+int rf_cpu_attention(void *ctx, rf_tensor *out, const rf_tensor *q, const rf_tensor *k,
+                     const rf_tensor *v, const rf_tensor *key_mask, float scale, rf_arena *scratch,
+                     rf_error *err)
+{
+    return s_attention(ctx, out, q, k, v, key_mask, NULL, scale, scratch, "attention", err);
+}
+
+size_t rf_cpu_scratch_attention_relbias(void *ctx, int64_t head_dim)
+{
+    return rf_cpu_scratch_attention(ctx, 0, 0, 0, 0, head_dim);
+}
+
+int rf_cpu_attention_relbias(void *ctx, rf_tensor *out, const rf_tensor *q, const rf_tensor *k,
+                             const rf_tensor *v, const rf_tensor *key_mask, const rf_tensor *rel,
+                             float scale, rf_arena *scratch, rf_error *err)
+{
+    return s_attention(ctx, out, q, k, v, key_mask, rel, scale, scratch, "attention_relbias", err);
 }
