@@ -498,6 +498,11 @@ RF_TEST(url_inputs_are_downloaded_once_or_fail_with_the_reason)
     RF_CHECK(rf_farm_log_has(&f, "downloaded"));
     RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
     rf_proc_destroy(&w);
+    /* reelctl render lets its private farm download from the spec's host */
+    char c[1024];
+    snprintf(spec, sizeof(spec), fmt, "url-render", 3, url, "ignored.mkv");
+    s_farm_ok("url-render", spec, rf_test_path(c, sizeof(c), "url-render.mkv"), "1");
+    s_same(a, c, -1, "reelctl render of a URL input");
     s_http_stop();
 }
 
