@@ -54,6 +54,15 @@ struct c_fetches {
 
 /* ---- planning ------------------------------------------------------------------------- */
 
+/* Latent frames of timeline t the input may cover: a video all of every timeline, an
+ * image frame 0 of the first, a continuation at most all but the last frame of the first
+ * (the clip's real length is only known once it is counted). */
+static int s_cover(rf_input_kind kind, const rf_plan *pl, int t)
+{
+    int T = pl->timelines[t].latent_frames;
+    return kind == RF_INPUT_VIDEO ? T : t > 0 ? 0 : kind == RF_INPUT_IMAGE ? 1 : T - 1;
+}
+
 int c_inputs_count(rf_coord *c, c_job *job, rf_error *err)
 {
     const rf_job_spec *sp = job->spec;
@@ -65,31 +74,21 @@ int c_inputs_count(rf_coord *c, c_job *job, rf_error *err)
         return rf_error_set(err, RF_ENOMEM, "out of memory planning the input"), -1;
     in->kind = sp->inputs.kind;
     job->in = in;
+    if (in->kind == RF_INPUT_CONTINUE && s_cover(in->kind, pl, 0) < 1)
+        return rf_error_set(err, RF_EINVAL,
+                            "inputs.continue needs a film of at least 5 frames before its "
+                            "first cut"),
+               -1;
+    /* segments of the decode segment's length (the planner's cfg.segment_latent) */
     int S = c->cfg.segment_latent > 0 ? c->cfg.segment_latent : 8;
     int n = 0;
-    for (int t = 0; t < pl->timeline_count; t++) {
-        int T = pl->timelines[t].latent_frames;
-        int cover = in->kind == RF_INPUT_VIDEO ? T
-                    : t > 0                    ? 0
-                    : in->kind == RF_INPUT_IMAGE
-                        ? 1
-                        : /* continue: at most all but the last latent frame */ T - 1;
-        if (in->kind == RF_INPUT_CONTINUE && t == 0 && cover < 1)
-            return rf_error_set(err, RF_EINVAL,
-                                "inputs.continue needs a film of at least 5 frames in its first "
-                                "shot(s) before a cut"),
-                   -1;
-        n += (cover + S - 1) / S;
-    }
+    for (int t = 0; t < pl->timeline_count; t++)
+        n += (s_cover(in->kind, pl, t) + S - 1) / S;
     in->parts = calloc((size_t)(n ? n : 1), sizeof(s_part));
     if (!in->parts)
         return rf_error_set(err, RF_ENOMEM, "out of memory planning the input"), -1;
     for (int t = 0; t < pl->timeline_count; t++) {
-        int T = pl->timelines[t].latent_frames;
-        int cover = in->kind == RF_INPUT_VIDEO   ? T
-                    : t > 0                      ? 0
-                    : in->kind == RF_INPUT_IMAGE ? 1
-                                                 : T - 1;
+        int cover = s_cover(in->kind, pl, t);
         for (int a = 0; a < cover; a += S)
             in->parts[in->nparts++] = (s_part){t, a, a + S < cover ? a + S : cover};
     }
