@@ -25,6 +25,8 @@
  * twice, 64 tasks per commit; beside it the blob in a file of its own, and the rows alone)
  * and lockstep mode: reelfarm-worker --backend sim --count 32 on a 256-chunk lockstep job
  * (sync every step): rounds/s and the coordinator's fusion round latency from /metrics.
+ * And many short jobs: the same 10,000 chunks as 1,000 jobs of 10 on 100 workers
+ * (RF_BENCH_SCALE_NO_JOBS / RF_BENCH_SCALE_NO_LOCKSTEP skip those).
  * Ratios: against the issue's goal (>= 20,000 dispatches/s, p99 < 5 ms), the peers, and
  * the first worker count.
  */
@@ -303,6 +305,22 @@ static int s_job_state(void *api, const char *job, uint64_t *areq, uint64_t *ste
     return state;
 }
 
+/* 3 (like JOB_DONE) when no job is queued or running, else 0; -1 on no answer. */
+static int s_farm_idle(void *api, uint64_t *areq)
+{
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    Reelfarm__StatusRequest sr = REELFARM__STATUS_REQUEST__INIT;
+    env.kind_case = REELFARM__ENVELOPE__KIND_STATUS_REQUEST;
+    env.status_request = &sr;
+    rf_wire_msg rep = {0};
+    int state = -1;
+    if (s_api_call(api, &env, &rep, areq) == 0 &&
+        rep.env->kind_case == REELFARM__ENVELOPE__KIND_FARM_STATUS)
+        state = rep.env->farm_status->jobs_queued + rep.env->farm_status->jobs_running == 0 ? 3 : 0;
+    rf_wire_msg_release(&rep);
+    return state;
+}
+
 static int s_submit(void *api, const char *spec, uint64_t *areq, char *job, size_t cap)
 {
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
@@ -498,7 +516,7 @@ static void s_loop(harness *h, void *api, const char *job, uint64_t *areq, int *
         }
         if (now_ms >= next_poll && h->denoise >= CHUNKS) {
             next_poll = now_ms + 100;
-            *state = s_job_state(api, job, areq, NULL);
+            *state = job ? s_job_state(api, job, areq, NULL) : s_farm_idle(api, areq);
         }
     }
 }
@@ -566,8 +584,9 @@ static void s_fill(harness *h, result *r)
         h->denoise > 1 ? (h->cpu_last - h->cpu_first) * 1e6 / (double)(h->denoise - 1) : 0;
 }
 
-/* One coordinator run with n workers answering after delay_us (<0: at once). */
-static int s_run(int n, const char *build, int64_t delay_us, result *r)
+/* One coordinator run with n workers answering after delay_us (<0: at once): the
+ * 10,000-chunk job, or (njobs > 1) njobs jobs of CHUNKS / njobs chunks submitted first. */
+static int s_run(int n, const char *build, int64_t delay_us, int njobs, result *r)
 {
     char dir[512], hash[RF_HASH_HEX], p[1024], job[64];
     memset(r, 0, sizeof(*r));
@@ -585,19 +604,23 @@ static int s_run(int n, const char *build, int64_t delay_us, result *r)
     snprintf(p, sizeof(p), "ipc://%s/w.sock", dir);
     if (!api) {
         fprintf(stderr, "bench_scale: the coordinator did not start (%s/coord.log)\n", dir);
-    } else if (s_harness_open(&h, ctx, n, p, hash, delay_us, 0) == 0) {
-        h.coord = pid;
-        usleep(300000);
+    } else {
         char spec[1024];
-        snprintf(spec, sizeof(spec),
-                 "name: scale\nmodel: fake\nwidth: 16\nheight: 16\nseed: 1\nsteps: 1\n"
-                 "guidance: 1\nmode: independent\nchunk:\n  frames: 5\n  overlap: 4\n"
-                 "shots:\n  - prompt: a long take\n    frames: %d\noutput:\n  path: out.mp4\n",
-                 4 * CHUNKS + 1);
+        int per = njobs > 1 ? CHUNKS / njobs : CHUNKS, ok = 1;
         double cpu0;
         s_proc(pid, &cpu0, NULL);
-        if (s_submit(api, spec, &areq, job, sizeof(job)) == 0) {
-            s_loop(&h, api, job, &areq, &state);
+        for (int j = 0; ok && j < njobs; j++) { /* before the workers: all queued at once */
+            snprintf(spec, sizeof(spec),
+                     "name: scale\nmodel: fake\nwidth: 16\nheight: 16\nseed: 1\nsteps: 1\n"
+                     "guidance: 1\nmode: independent\nchunk:\n  frames: 5\n  overlap: 4\n"
+                     "shots:\n  - prompt: variant %d\n    frames: %d\noutput:\n  path: "
+                     "out-%d.mp4\n",
+                     njobs > 1 ? j : 0, 4 * per + 1, j);
+            ok = s_submit(api, spec, &areq, job, sizeof(job)) == 0;
+        }
+        if (ok && s_harness_open(&h, ctx, n, p, hash, delay_us, 0) == 0) {
+            h.coord = pid;
+            s_loop(&h, api, njobs > 1 ? NULL : job, &areq, &state);
             s_proc(pid, &r->cpu_total, &r->rss);
             r->cpu_total -= cpu0;
             s_fill(&h, r);
@@ -857,7 +880,7 @@ int main(void)
         s = end;
         if (n < 1)
             continue;
-        if (s_run((int)n, build, -1, &sat)) {
+        if (s_run((int)n, build, -1, 1, &sat)) {
             rc = 1;
             continue;
         }
@@ -870,7 +893,7 @@ int main(void)
          * at saturation it is only queueing (workers / rate) */
         double offered = sat.rate / 2 < GOAL_RATE ? sat.rate / 2 : GOAL_RATE;
         int64_t delay = (int64_t)((double)n / offered * 1e6);
-        if (s_run((int)n, build, delay, &paced)) {
+        if (s_run((int)n, build, delay, 1, &paced)) {
             rc = 1;
             continue;
         }
@@ -900,6 +923,22 @@ int main(void)
                    "%.2fx, peak RSS %.2fx\n",
                    sat.rate / first.rate, sat.cpu_phase_us / first.cpu_phase_us,
                    sat.cpu_total / first.cpu_total, sat.rss / first.rss);
+        }
+    }
+    /* many short jobs (batch ad variants): the same 10,000 chunks as 1,000 jobs of 10 */
+    result many;
+    if (!getenv("RF_BENCH_SCALE_NO_JOBS")) {
+        if (s_run(100, build, -1, 1000, &many) == 0) {
+            printf("jobs: 1,000 jobs of %d chunks (each its own prompt), 100 workers saturated: "
+                   "%ld DENOISE + %ld other dispatches; %.0f dispatches/s; coordinator %.1f us "
+                   "CPU per dispatch, %.2f s CPU in all, peak RSS %.1f MiB\n",
+                   CHUNKS / 1000, many.denoise, many.other, many.rate, many.cpu_phase_us,
+                   many.cpu_total, many.rss);
+            if (first.cpu_phase_us > 0)
+                printf("  vs one 10,000-chunk job on as many workers: CPU per dispatch %.2fx\n",
+                       many.cpu_phase_us / first.cpu_phase_us);
+        } else {
+            rc = 1;
         }
     }
     if (!getenv("RF_BENCH_SCALE_NO_LOCKSTEP") && s_lockstep(build, 32, 256, 9))
