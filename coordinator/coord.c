@@ -383,6 +383,7 @@ void rf_coord_destroy(rf_coord **pself)
     free(c->claims);
     c_tcache_free(c);
     c_workers_index_free(c);
+    c_jobs_index_free(c);
     free(c->leases);
     while (c->workers) {
         c_worker *w = c->workers;

@@ -221,7 +221,18 @@ struct rf_coord {
     c_worker **wfree;
     int nwfree, capwfree;
     int64_t next_live_ms; /* next liveness check of every worker */
-    c_job *jobs;
+    c_job *jobs, *jobs_tail;
+    /* jobs.c: the jobs by id (open addressing, jcap slots, a power of two at least twice
+     * njobs); jobs_gen changes whenever a job is added or leaves or re-enters the
+     * unfinished set, so sched.c can keep its list of unfinished jobs between passes */
+    c_job **jmap;
+    size_t jcap;
+    int njobs;
+    uint64_t jobs_gen;
+    c_job **active;             /* sched.c: the unfinished jobs, by priority (highest first) */
+    unsigned char *active_idle; /* per entry: nothing more to dispatch in this pass */
+    int nactive, capactive;
+    uint64_t active_gen;
     c_watch *watches;
     c_model *models;
     rf_secure *secure; /* ops.c */
@@ -336,6 +347,8 @@ int c_jobs_reload(rf_coord *c, rf_error *err);
 /* The store works again: leases restart, held-back fusions run, refused results requeue. */
 void c_jobs_resume(rf_coord *c, int64_t now);
 void c_job_free(c_job *job);
+/* Frees the jobs' id index (at the end, with the jobs). */
+void c_jobs_index_free(rf_coord *c);
 /* Hands the orphaned attempts of w's name to w when it still holds their chunks
  * (Hello.resident), requeues the rest (nobody blamed). */
 void c_jobs_adopt(rf_coord *c, c_worker *w, const Reelfarm__Hello *h);

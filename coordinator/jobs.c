@@ -28,12 +28,58 @@ int c_job_terminal(const c_job *job)
            job->row.state == REELFARM__JOB_STATE__JOB_CANCELED;
 }
 
+/* ---- the jobs by id --------------------------------------------------------------- */
+
+static size_t s_id_hash(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    return (size_t)(h ^ h >> 29);
+}
+
+static void s_index_put(rf_coord *c, c_job *j)
+{
+    size_t m = c->jcap - 1;
+    size_t i = s_id_hash(j->row.id, strlen(j->row.id)) & m;
+    while (c->jmap[i])
+        i = (i + 1) & m;
+    c->jmap[i] = j;
+}
+
+void c_jobs_index_free(rf_coord *c)
+{
+    free(c->jmap);
+    c->jmap = NULL;
+    c->jcap = 0;
+    c->njobs = 0;
+    free(c->active);
+    free(c->active_idle);
+    c->active = NULL;
+    c->active_idle = NULL;
+    c->nactive = c->capactive = 0;
+}
+
+/* The job whose id is the first n bytes of id (no scan over the jobs, unless memory for
+ * the index ran out). */
+static c_job *s_find_n(rf_coord *c, const char *id, size_t n)
+{
+    if (!c->jcap) {
+        for (c_job *j = c->jobs; j; j = j->next)
+            if (strncmp(j->row.id, id, n) == 0 && j->row.id[n] == 0)
+                return j;
+        return NULL;
+    }
+    size_t m = c->jcap - 1;
+    for (size_t i = s_id_hash(id, n) & m; c->jmap[i]; i = (i + 1) & m)
+        if (strncmp(c->jmap[i]->row.id, id, n) == 0 && c->jmap[i]->row.id[n] == 0)
+            return c->jmap[i];
+    return NULL;
+}
+
 c_job *c_job_find(rf_coord *c, const char *id)
 {
-    for (c_job *j = c->jobs; j; j = j->next)
-        if (strcmp(j->row.id, id) == 0)
-            return j;
-    return NULL;
+    return s_find_n(c, id, strlen(id));
 }
 
 c_task *c_task_find(rf_coord *c, const char *task_id)
@@ -42,10 +88,8 @@ c_task *c_task_find(rf_coord *c, const char *task_id)
     const char *slash = strchr(task_id, '/');
     if (!slash)
         return NULL;
-    for (c_job *j = c->jobs; j; j = j->next) {
-        size_t n = strlen(j->row.id);
-        if ((size_t)(slash - task_id) != n || strncmp(task_id, j->row.id, n) != 0)
-            continue;
+    c_job *j = s_find_n(c, task_id, (size_t)(slash - task_id));
+    if (j) {
         const char *kind = slash + 1, *num = strchr(kind, '/');
         char *end = NULL;
         long i = num ? strtol(num + 1, &end, 10) : -1;
@@ -380,12 +424,30 @@ void c_job_free(c_job *j)
     free(j);
 }
 
+/* Appends job to the jobs (submission order) and the index. */
 static void s_job_link(rf_coord *c, c_job *job)
 {
-    c_job **p = &c->jobs;
-    while (*p)
-        p = &(*p)->next;
-    *p = job;
+    job->next = NULL;
+    if (c->jobs_tail)
+        c->jobs_tail->next = job;
+    else
+        c->jobs = job;
+    c->jobs_tail = job;
+    c->njobs++;
+    c->jobs_gen++;
+    if (2 * (size_t)c->njobs <= c->jcap) {
+        s_index_put(c, job);
+        return;
+    }
+    /* grow the index: rebuild it over the list (without memory: no index, lookups scan) */
+    size_t cap = 64;
+    while (cap < 2 * (size_t)c->njobs)
+        cap *= 2;
+    free(c->jmap);
+    c->jmap = calloc(cap, sizeof(*c->jmap));
+    c->jcap = c->jmap ? cap : 0;
+    for (c_job *j = c->jobs; c->jmap && j; j = j->next)
+        s_index_put(c, j);
 }
 
 /* ---- submit ---------------------------------------------------------------------- */
@@ -643,7 +705,11 @@ int c_jobs_load(rf_coord *c, rf_error *err)
 int c_jobs_reload(rf_coord *c, rf_error *err)
 {
     c_job *old = c->jobs;
-    c->jobs = NULL;
+    c->jobs = c->jobs_tail = NULL;
+    c->njobs = 0;
+    if (c->jmap)
+        memset(c->jmap, 0, c->jcap * sizeof(*c->jmap));
+    c->jobs_gen++;
     c->orphans = 0;
     for (c_worker *w = c->workers; w; w = w->next)
         w->running = 0;
@@ -789,6 +855,7 @@ double c_job_rate(const c_job *job, double *eta_seconds)
 
 static void s_finish(rf_coord *c, c_job *job, int state)
 {
+    c->jobs_gen++; /* it leaves the unfinished jobs */
     job->row.state = state;
     job->row.finished_ms = c_now_ms();
     for (int i = 0; i < job->ntasks; i++) {
@@ -848,6 +915,7 @@ int c_job_retry(rf_coord *c, c_job *job, rf_error *err)
     job->ready_from = 0;
     job->row.state = REELFARM__JOB_STATE__JOB_QUEUED;
     job->row.finished_ms = 0;
+    c->jobs_gen++; /* back among the unfinished jobs */
     s_job_put(c, job);
     c_job_event(c, job, "info", "retried");
     c_inputs_start(c, job);

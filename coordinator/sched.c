@@ -722,29 +722,65 @@ static int s_dispatch_one(rf_coord *c, c_job *job)
     return 0;
 }
 
+/* The unfinished jobs by priority, highest first, in submission order within one
+ * (rebuilt only when a job was added, finished or retried). 0, or -1 without memory. */
+static int s_active(rf_coord *c)
+{
+    if (c->active && c->active_gen == c->jobs_gen)
+        return 0;
+    int n = 0;
+    for (c_job *j = c->jobs; j; j = j->next)
+        n += !c_job_terminal(j);
+    if (n > c->capactive) {
+        int cap = c->capactive ? c->capactive : 64;
+        while (cap < n)
+            cap *= 2;
+        c_job **a = realloc(c->active, (size_t)cap * sizeof(*a));
+        if (a)
+            c->active = a;
+        unsigned char *f = a ? realloc(c->active_idle, (size_t)cap) : NULL;
+        if (f)
+            c->active_idle = f;
+        if (!a || !f)
+            return -1;
+        c->capactive = cap;
+    }
+    c->nactive = 0;
+    for (c_job *j = c->jobs; j; j = j->next) { /* insertion by priority, stable */
+        if (c_job_terminal(j))
+            continue;
+        int k = c->nactive++;
+        while (k > 0 && c->active[k - 1]->row.priority < j->row.priority) {
+            c->active[k] = c->active[k - 1];
+            k--;
+        }
+        c->active[k] = j;
+    }
+    c->active_gen = c->jobs_gen;
+    return 0;
+}
+
 void c_dispatch(rf_coord *c)
 {
-    if (!s_prune_free(c))
+    if (!s_prune_free(c) || s_active(c))
         return;
+    /* a job that dispatched nothing cannot gain work within this call: claims make no task
+     * ready and free no worker */
+    memset(c->active_idle, 0, (size_t)c->nactive);
     for (int pass = 0; pass < 1000000 && !c->need_reload; pass++) {
-        int top = -1000000, sent = 0;
-        for (c_job *j = c->jobs; j; j = j->next)
-            if (!c_job_terminal(j) && j->row.priority > top)
-                top = j->row.priority;
+        int sent = 0;
         /* priorities from the top down; within one, one dispatch per job per pass */
-        for (int prio = top; !sent;) {
-            int next = -1000000;
-            for (c_job *j = c->jobs; j; j = j->next) {
-                if (c_job_terminal(j))
+        for (int i = 0; i < c->nactive && !sent;) {
+            int prio = c->active[i]->row.priority, k = i;
+            for (; k < c->nactive && c->active[k]->row.priority == prio; k++) {
+                c_job *j = c->active[k];
+                if (c->active_idle[k] || c_job_terminal(j))
                     continue;
-                if (j->row.priority == prio)
-                    sent += s_dispatch_one(c, j);
-                else if (j->row.priority < prio && j->row.priority > next)
-                    next = j->row.priority;
+                int got = s_dispatch_one(c, j);
+                c->active_idle[k] = got == 0;
+                sent += got;
             }
-            if (next == -1000000)
-                break;
-            prio = next;
+            i = k;
         }
         if (!sent)
             break;
