@@ -238,6 +238,23 @@ RF_TEST(known_frames_reach_every_chunk_that_holds_them)
 
 /* ---- a farm of our own: coordinator (tests/support/farm) + engine workers ------------ */
 
+/* Workers still running when a check fails are stopped at exit (no stray processes). */
+static rf_proc *s_workers[16];
+
+static void s_stop_workers(void)
+{
+    for (int i = 0; i < 16; i++)
+        rf_proc_destroy(&s_workers[i]);
+}
+
+/* Kills and reaps a worker started by s_worker. */
+static void s_worker_stop(rf_proc *p)
+{
+    for (int i = 0; i < 16; i++)
+        if (s_workers[i] == p)
+            rf_proc_destroy(&s_workers[i]);
+}
+
 static rf_proc *s_worker(const rf_farm *f, const char *name)
 {
     char bin[1024];
@@ -247,7 +264,17 @@ static rf_proc *s_worker(const rf_farm *f, const char *name)
     rf_error err;
     rf_proc *p = rf_proc_start(argv, NULL, &err);
     RF_CHECK_MSG(p, "%s", err.msg);
-    return p;
+    static int registered;
+    if (!registered++)
+        atexit(s_stop_workers);
+    for (int i = 0; i < 16; i++)
+        if (!s_workers[i]) {
+            s_workers[i] = p;
+            return p;
+        }
+    rf_proc_destroy(&p);
+    RF_CHECK_MSG(0, "more than 16 workers");
+    return NULL;
 }
 
 /* JobInfo of a job (released by the caller). */
@@ -341,7 +368,7 @@ RF_TEST(inputs_survive_a_lost_worker_and_a_coordinator_restart)
     s_same(ref, out, -1, "after a lost worker");
     RF_CHECK_MSG(rf_farm_log_has(&f, "restored from a checkpoint"),
                  "no chunk was restored from a checkpoint (see %s)", f.log);
-    rf_proc_destroy(&w2);
+    s_worker_stop(w2);
 
     /* the coordinator is killed after the input is encoded, then restarted */
     snprintf(spec, sizeof(spec), fmt, "restart", 120, "restart.mkv");
@@ -369,7 +396,7 @@ RF_TEST(inputs_survive_a_lost_worker_and_a_coordinator_restart)
     RF_CHECK_EQ_INT(stored, 1);
     RF_CHECK(rf_farm_log_has(&f, "resumed after a coordinator restart"));
     RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
-    rf_proc_destroy(&w1);
+    s_worker_stop(w1);
 }
 
 RF_TEST(bad_inputs_fail_their_job_with_the_reason)
@@ -497,7 +524,7 @@ RF_TEST(url_inputs_are_downloaded_once_or_fail_with_the_reason)
     s_same(a, b, -1, "URL and file inputs");
     RF_CHECK(rf_farm_log_has(&f, "downloaded"));
     RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
-    rf_proc_destroy(&w);
+    s_worker_stop(w);
     /* reelctl render lets its private farm download from the spec's host */
     char c[1024];
     snprintf(spec, sizeof(spec), fmt, "url-render", 3, url, "ignored.mkv");
