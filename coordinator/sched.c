@@ -766,7 +766,8 @@ void c_dispatch(rf_coord *c)
         return;
     /* a job that dispatched nothing cannot gain work within this call: claims make no task
      * ready and free no worker */
-    memset(c->active_idle, 0, (size_t)c->nactive);
+    if (c->nactive)
+        memset(c->active_idle, 0, (size_t)c->nactive);
     for (int pass = 0; pass < 1000000 && !c->need_reload; pass++) {
         int sent = 0;
         /* priorities from the top down; within one, one dispatch per job per pass */
