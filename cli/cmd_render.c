@@ -484,7 +484,7 @@ int rf_ctl_render(rf_ctl *ctl, int argc, char **argv)
                 printf("seams:    %.2f (frame change across chunk boundaries / median frame "
                        "change inside chunks; 1 = invisible)\n",
                        seams.ratio);
-            else if (seams.boundary_mean == 0 && seams.interior_median == 0)
+            else if (seams.boundaries == 0)
                 printf("seams:    none (each timeline is a single chunk)\n");
             else
                 printf("seams:    not measurable (no frame-to-frame change inside chunks)\n");

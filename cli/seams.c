@@ -99,6 +99,7 @@ int rf_seams_measure(const char *path, const rf_seam_input *in, rf_seam_result *
         for (size_t i = 0; i < nb; i++)
             bsum += bd[i];
         out->boundary_mean = nb ? bsum / (double)nb : 0;
+        out->boundaries = (int64_t)nb;
         if (ni) {
             qsort(id, ni, sizeof(double), s_cmp);
             out->interior_median = ni % 2 ? id[ni / 2] : 0.5 * (id[ni / 2 - 1] + id[ni / 2]);

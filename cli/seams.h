@@ -27,6 +27,7 @@ typedef struct rf_seam_result {
     double ratio;         /* boundary mean / interior median; -1 when undefined */
     double boundary_mean; /* 8-bit levels */
     double interior_median;
+    int64_t boundaries; /* frame steps measured across chunk boundaries (0: one chunk each) */
     int64_t frames;
     int width, height;
 } rf_seam_result;

@@ -182,7 +182,8 @@ static int s_model_hash(rf_coord *c, const char *dir, char *hex, rf_error *err)
     return 0;
 }
 
-/* model.json's defaults.negative and defaults.decode_warmup (latent frames), when there. */
+/* model.json's defaults.negative and its decode_warmup (latent frames; top level, as
+ * engine/model_folder.h reads it, or the older defaults.decode_warmup), when there. */
 static void s_model_defaults(const char *dir, char **negative, int *warmup)
 {
     char mj[4200];
@@ -190,7 +191,9 @@ static void s_model_defaults(const char *dir, char **negative, int *warmup)
     json_t *root = json_load_file(mj, JSON_REJECT_DUPLICATES, NULL);
     json_t *d = root ? json_object_get(root, "defaults") : NULL;
     json_t *neg = d ? json_object_get(d, "negative") : NULL;
-    json_t *wu = d ? json_object_get(d, "decode_warmup") : NULL;
+    json_t *wu = root ? json_object_get(root, "decode_warmup") : NULL;
+    if (!wu && d)
+        wu = json_object_get(d, "decode_warmup");
     if (json_is_string(neg))
         *negative = strdup(json_string_value(neg));
     if (json_is_integer(wu) && json_integer_value(wu) >= 0 && json_integer_value(wu) <= 64)

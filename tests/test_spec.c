@@ -3,6 +3,7 @@
  * hostile text, -o, model resolution, and the JSON dump round trip. */
 #include "spec.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -157,24 +158,35 @@ RF_TEST(demo_film_example_has_two_timelines)
 
 RF_TEST(every_example_parses)
 {
-    const char *names[] = {"demo-film.yaml",    "single-shot.yaml",   "still.yaml",
-                           "ad-variant.json",   "animate-image.yaml", "restyle-video.yaml",
-                           "continue-clip.yaml"};
-    int inputs = 0;
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    /* every spec in examples/, so a new one is checked the day it is added */
+    char dirp[1024];
+    snprintf(dirp, sizeof(dirp), "%s/examples", RF_SOURCE_DIR);
+    DIR *d = opendir(dirp);
+    RF_CHECK_MSG(d != NULL, "cannot list %s", dirp);
+    int inputs = 0, n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (e->d_name[0] == '.' || !((len > 5 && !strcmp(e->d_name + len - 5, ".yaml")) ||
+                                     (len > 5 && !strcmp(e->d_name + len - 5, ".json"))))
+            continue;
+        n++;
         rf_error err;
-        rf_job_spec *s = rf_spec_load(s_example(names[i]), NULL, &err);
-        RF_CHECK_MSG(s != NULL, "%s: %s", names[i], err.msg);
+        rf_job_spec *s = rf_spec_load(s_example(e->d_name), NULL, &err);
+        RF_CHECK_MSG(s != NULL, "%s: %s", e->d_name, err.msg);
         /* an example's input file is beside it (reelctl render reads it from there) */
-        if (s->inputs.kind != RF_INPUT_NONE) {
+        if (s && s->inputs.kind != RF_INPUT_NONE) {
             char path[1200];
             snprintf(path, sizeof(path), "%s/examples/%s", RF_SOURCE_DIR, s->inputs.path);
             RF_CHECK_MSG(!s->inputs.is_url && access(path, R_OK) == 0,
-                         "%s: its input %s is not in examples/", names[i], s->inputs.path);
+                         "%s: its input %s is not in examples/", e->d_name, s->inputs.path);
             inputs |= 1 << s->inputs.kind;
         }
         rf_spec_free(&s);
     }
+    if (d)
+        closedir(d);
+    RF_CHECK_MSG(n >= 10, "only %d specs in examples/", n);
     /* one example per input mode */
     RF_CHECK_EQ_INT(inputs,
                     (1 << RF_INPUT_IMAGE) | (1 << RF_INPUT_VIDEO) | (1 << RF_INPUT_CONTINUE));

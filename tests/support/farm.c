@@ -35,7 +35,7 @@ int rf_farm_start(rf_farm *f, const char *name, const char *extra)
         snprintf(p, sizeof(p), "%s/models/fake", f->dir);
         mkdir(p, 0700);
         snprintf(p, sizeof(p), "%s/models/fake/model.json", f->dir);
-        const char *mj = "{\"defaults\": {\"decode_warmup\": 1, \"negative\": \"blurry\"}}\n";
+        const char *mj = "{\"defaults\": {\"negative\": \"blurry\"}, \"decode_warmup\": 1}\n";
         if (rf_test_write_file(p, mj, strlen(mj)))
             return -1;
         snprintf(p, sizeof(p), "%s/models/fake", f->dir);
