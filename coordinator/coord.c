@@ -69,6 +69,8 @@ int c_send(rf_coord *c, void *sock, rf_wire_msg *msg)
     int rc = rf_wire_send(sock, msg, &err);
     if (!rc)
         c_ops_bytes(c, msg, 1);
+    if (!rc && sock == c->wsock)
+        c_worker_sent(c, msg);
     if (rc)
         rf_log_kv(RF_LOG_WARN, sock == c->wsock ? "workers" : "api", "send failed",
                   "kind=%s error=\"%s\"", rf_wire_kind_name(msg->env->kind_case), err.msg);

@@ -81,6 +81,7 @@ typedef struct c_worker {
     char (*models)[RF_HASH_HEX];
     size_t n_models;
     int64_t connected_ms, last_seen_ms;
+    int64_t last_sent_ms; /* our last message to it (a Heartbeat is due an interval later) */
     int draining;
     int running; /* attempts it holds */
     uint64_t tasks_done, tasks_failed;
@@ -331,6 +332,8 @@ void c_worker_lost(rf_coord *c, c_worker *w, const char *why);
 void c_worker_drain(rf_coord *c, c_worker *w, const char *reason);
 /* w may have a free slot now (a task ended, it joined): placement looks at it again. */
 void c_worker_may_free(rf_coord *c, c_worker *w);
+/* A message went to the worker with msg's routing id (its next Heartbeat can wait). */
+void c_worker_sent(rf_coord *c, const rf_wire_msg *msg);
 /* Removes w from the free set (it has no free slot, or it is leaving). */
 void c_worker_unfree(rf_coord *c, c_worker *w);
 /* Frees the worker indexes (at the end). */

@@ -104,6 +104,13 @@ c_worker *c_worker_find(rf_coord *c, const char *id_or_name)
     return NULL;
 }
 
+void c_worker_sent(rf_coord *c, const rf_wire_msg *msg)
+{
+    c_worker *w = s_by_peer(c, msg);
+    if (w)
+        w->last_sent_ms = c_now_ms();
+}
+
 void c_worker_may_free(rf_coord *c, c_worker *w)
 {
     if (w->free_pos || w->draining || w->running >= (int)w->max_tasks)
@@ -350,8 +357,8 @@ void c_workers_tick(rf_coord *c, int64_t now)
         }
     }
     /* heartbeats in 8 slices per beat interval, each to the workers of 1/8 of the id
-     * index's slots: every worker still hears from us once per interval, and a large farm
-     * gets no burst of thousands of sends in one turn */
+     * index's slots: every worker still hears from us at least once per interval, and a
+     * large farm gets no burst of thousands of sends in one turn */
     if (now < c->next_beat_ms || !c->wcap)
         return;
     int slice_ms = c->cfg.heartbeat_ms / 8 > 0 ? c->cfg.heartbeat_ms / 8 : 1;
@@ -361,7 +368,9 @@ void c_workers_tick(rf_coord *c, int64_t now)
     c->beat_slice++;
     for (size_t i = from; i < from + per && i < c->wcap; i++) {
         c_worker *w = c->wid[i];
-        if (!w)
+        /* any message proves we live (docs/protocol.md): a worker that heard from us within
+         * the interval gets no Heartbeat */
+        if (!w || now - w->last_sent_ms < c->cfg.heartbeat_ms)
             continue;
         Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
         Reelfarm__Heartbeat hb = REELFARM__HEARTBEAT__INIT;
