@@ -243,7 +243,7 @@ demo: all
 deps:
 	bash deploy/install-deps.sh
 
-# Retrains the bundled demo model models/reel-tiny from scratch (CPU, about 1.5 h on
+# Retrains the bundled demo model models/reel-tiny from scratch (CPU, about 4 h on
 # 2 cores; Debian's python3 with torch, numpy, sentencepiece). See its README.md.
 train-tiny:
 	bash tools/train/train_tiny.sh

@@ -67,7 +67,10 @@ def measure_warmup(sd, frames=49, seed=3, max_w=12):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-warmup", action="store_true")
+    ap.add_argument("--guidance", type=float, default=DEFAULTS["guidance"],
+                    help="the default CFG scale written to model.json")
     args = ap.parse_args()
+    DEFAULTS["guidance"] = args.guidance
     torch.manual_seed(0)
     os.makedirs(MODEL_DIR, exist_ok=True)
     dc = torch.load(work("dit_ckpt.pt"))

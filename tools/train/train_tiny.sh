@@ -1,20 +1,29 @@
 #!/bin/bash
 # train_tiny.sh - retrains models/reel-tiny from scratch: `make train-tiny`.
-# Stages (each resumable: checkpoints under build/train-tiny/, delete them to restart):
-# tokenizer -> VAE (joint) -> latents (encoder frozen) -> DiT + umT5 while the VAE
-# decoder trains on -> export (+ decode warm-up) -> adherence evaluation.
-# Every seed is fixed; the stages are time-boxed (minutes below), so a slower or
-# busier machine trains fewer steps. Needs Debian's /usr/bin/python3 (torch 1.13,
-# numpy, sentencepiece): `make deps` / deploy/install-deps.sh --tools.
+# The recipe as it was run, in two sessions (each stage resumable: checkpoints under
+# build/train-tiny/, delete them to restart). Session 1: tokenizer -> VAE (joint) ->
+# latents of 400 clips (encoder frozen from here on) -> DiT + umT5 on them while the VAE
+# decoder trains on crops and frames. Session 2: 1,600 more clips encoded (the 400's
+# latent statistics kept) -> the DiT continues on all 2,000 (batch 32, sigma shifted
+# toward the noisy end for 2/3 of a batch, lr decayed at the end) while the decoder
+# trains on whole cached clips -> export (+ decode warm-up) -> adherence (PyTorch and C).
+# Every seed is fixed; the stages are time-boxed (minutes below, totals over resumed
+# runs), so a slower or busier machine trains fewer steps. Needs Debian's
+# /usr/bin/python3 (torch 1.13, numpy, sentencepiece): `make deps` / install-deps.sh --tools.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
 W=build/train-tiny
 VAE_MIN=${VAE_MIN:-18}
-DEC_MIN=${DEC_MIN:-17}
-DIT_MIN=${DIT_MIN:-50}
+DEC_MIN=${DEC_MIN:-17}      # decoder on crops + frames (session 1)
+DEC2A_MIN=${DEC2A_MIN:-53}  # decoder total after whole clips, foreground x5 (session 2)
+DEC2_MIN=${DEC2_MIN:-124}   # ... then foreground x15
+DIT_MIN=${DIT_MIN:-50}      # DiT on the first clips (session 1)
+DIT2_MIN=${DIT2_MIN:-158}   # DiT total after session 2
 CLIPS=${CLIPS:-400}
-mkdir -p "$W"
+CLIPS2=${CLIPS2:-2000}
+GUIDANCE=${GUIDANCE:-4.0}
+mkdir -p "$W" "$W/c"
 export REEL_TINY_THREADS=1  # one thread per process: OpenMP crawls on a shared box
 t0=$(date +%s)
 $PY tools/train/train_tokenizer.py
@@ -27,8 +36,22 @@ e0=$!
 $PY tools/train/encode_latents.py --clips "$CLIPS" --shard 1 --of 2 > "$W/enc1.log" 2>&1
 wait $e0
 $PY tools/train/encode_latents.py --clips "$CLIPS" --merge
-$PY tools/train/train_dit.py --minutes "$DIT_MIN" --batch 16
+$PY tools/train/train_dit.py --minutes "$DIT_MIN" --batch 16 > "$W/dit.log" 2>&1
 wait $d
-$PY tools/train/export.py
+# session 2: more clips (same encoder, the first clips' statistics), then the DiT and the
+# decoder on whole clips side by side
+$PY tools/train/encode_latents.py --clips "$CLIPS2" --first "$CLIPS" > "$W/enc_ext.log" 2>&1
+$PY tools/train/encode_latents.py --clips "$CLIPS2" --merge --stats-clips "$CLIPS"
+( $PY tools/train/train_vae.py --decoder-only --cached-clips 2 --fg-weight 5 --latent-noise 0.1 \
+    --minutes "$DEC2A_MIN" > "$W/vae_dec3.log" 2>&1
+  $PY tools/train/train_vae.py --decoder-only --cached-clips 2 --fg-weight 15 --latent-noise 0.1 \
+    --minutes "$DEC2_MIN" --decay-from $((DEC2_MIN - 24)) > "$W/vae_dec4.log" 2>&1 ) &
+d=$!
+$PY tools/train/train_dit.py --minutes "$DIT2_MIN" --decay-from $((DIT2_MIN - 30)) --batch 32 --shifted 0.67 \
+  > "$W/dit3.log" 2>&1
+wait $d
+$PY tools/train/export.py --guidance "$GUIDANCE"
 $PY tools/train/eval_adherence.py
+make build/bin/reelfarm-engine
+$PY tools/train/eval_adherence.py --engine build/bin/reelfarm-engine --out "$W/c/adherence.json"
 echo "train-tiny: done in $(( ($(date +%s) - t0) / 60 )) min"
