@@ -22,7 +22,7 @@ DIT_MIN=${DIT_MIN:-50}      # DiT on the first clips (session 1)
 DIT2_MIN=${DIT2_MIN:-158}   # DiT total after session 2
 CLIPS=${CLIPS:-400}
 CLIPS2=${CLIPS2:-2000}
-GUIDANCE=${GUIDANCE:-4.0}
+GUIDANCE=${GUIDANCE:-3.0}    # 3 follows as well as 4 and joins chunks more smoothly (model card)
 mkdir -p "$W" "$W/c"
 export REEL_TINY_THREADS=1  # one thread per process: OpenMP crawls on a shared box
 t0=$(date +%s)
