@@ -141,11 +141,26 @@ rf_plan *rf_plan_new(const rf_plan_shot *shots, int n, const rf_plan_params *p, 
             c->end = c->start + C;
             c->shot = s_dominant_shot(shots, tl->first_shot, tl->shot_count, c->start, c->end);
         }
+        /* Every segment but the first decodes W warm-up frames it then drops, so equal
+         * lengths would leave the first worker idle while the others decode S + W: the
+         * first segment takes first = ceil((T + (n-1) W) / n) frames and the others
+         * first - W, so each decodes about the same number of frames (the segment count
+         * n is unchanged; a long timeline keeps about S per later segment). */
+        int n = tl->segment_count, W = p->warmup_latent;
+        int first = p->segment_latent, rest = first;
+        if (n >= 2 && W > 0) {
+            int c = (T + (n - 1) * W + n - 1) / n;
+            if (c - W >= 1 && c + (n - 2) * (c - W) < T) {
+                first = c;
+                rest = c - W;
+            }
+        }
         for (int k = 0; k < tl->segment_count; k++) {
             rf_plan_segment *s = &self->segments[tl->first_segment + k];
             s->timeline = t;
-            s->start = k * p->segment_latent;
-            s->end = s->start + p->segment_latent < T ? s->start + p->segment_latent : T;
+            s->start = k == 0 ? 0 : first + (k - 1) * rest;
+            int len = k == 0 ? first : rest;
+            s->end = k == tl->segment_count - 1 || s->start + len > T ? T : s->start + len;
             s->warmup = s->start < p->warmup_latent ? s->start : p->warmup_latent;
             int lo, hi, tmp;
             rf_plan_latent_pixels(s->start, &lo, &tmp);

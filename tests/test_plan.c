@@ -102,6 +102,57 @@ RF_TEST(segments_tile_the_timeline_with_warmup)
     rf_plan_destroy(&p);
 }
 
+/* Checks that the segments of timeline 0 tile [0, T) in order, each warmed up by
+ * min(start, W), and returns the largest number of latent frames one segment decodes. */
+static int s_tiles(const rf_plan *p, int T, int W)
+{
+    int prev = 0, most = 0;
+    for (int k = 0; k < p->segment_count; k++) {
+        const rf_plan_segment *s = &p->segments[k];
+        RF_CHECK_EQ_INT(s->start, prev);
+        RF_CHECK(s->end > s->start);
+        RF_CHECK_EQ_INT(s->warmup, s->start < W ? s->start : W);
+        int cost = s->end - s->start + s->warmup;
+        most = cost > most ? cost : most;
+        prev = s->end;
+    }
+    RF_CHECK_EQ_INT(prev, T);
+    return most;
+}
+
+RF_TEST(segments_balance_the_warmup)
+{
+    /* 16 latent frames, segments of 8, warm-up 10: equal lengths would decode 8 and 16;
+     * the first segment takes the warm-up's share: [0, 13) and [13, 16) from 3, 13 each */
+    rf_plan_params pp = s_default;
+    pp.segment_latent = 8;
+    pp.warmup_latent = 10;
+    rf_plan_shot shots[] = {{61, 0}};
+    rf_plan *p = rf_plan_new(shots, 1, &pp, NULL);
+    RF_CHECK(p);
+    RF_CHECK_EQ_INT(p->segment_count, 2);
+    RF_CHECK_EQ_INT(p->segments[0].end, 13);
+    RF_CHECK_EQ_INT(s_tiles(p, 16, 10), 13);
+    rf_plan_destroy(&p);
+    /* a long timeline keeps about S per later segment */
+    shots[0].frames = 401; /* 101 latent frames */
+    p = rf_plan_new(shots, 1, &pp, NULL);
+    RF_CHECK(p);
+    RF_CHECK_EQ_INT(p->segment_count, 13);
+    RF_CHECK(s_tiles(p, 101, 10) <= 8 + 10);
+    RF_CHECK(p->segments[1].end - p->segments[1].start >= 7);
+    rf_plan_destroy(&p);
+    /* more segments than the warm-up lets balance: the plain tiling */
+    pp.segment_latent = 1;
+    pp.warmup_latent = 2;
+    shots[0].frames = 17; /* 5 latent frames */
+    p = rf_plan_new(shots, 1, &pp, NULL);
+    RF_CHECK(p);
+    RF_CHECK_EQ_INT(p->segment_count, 5);
+    s_tiles(p, 5, 2);
+    rf_plan_destroy(&p);
+}
+
 RF_TEST(rendered_tail_is_trimmed)
 {
     rf_plan_shot shots[] = {{83, 0}}; /* needs 22 latent frames = 85 pixel frames */
