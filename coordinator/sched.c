@@ -171,6 +171,24 @@ int c_tensor_get(rf_coord *c, const char *hex, const char *name, rf_wire_blob *b
     return 0;
 }
 
+/* Tells worker w to stop attempt `attempt` of task_id (docs/protocol.md CancelTask). */
+static void s_send_cancel(rf_coord *c, const c_worker *w, const char *task_id, uint64_t attempt,
+                          const char *reason)
+{
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    Reelfarm__CancelTask ct = REELFARM__CANCEL_TASK__INIT;
+    ct.task_id = (char *)task_id;
+    ct.attempt = attempt;
+    ct.reason = (char *)reason;
+    env.kind_case = REELFARM__ENVELOPE__KIND_CANCEL_TASK;
+    env.cancel_task = &ct;
+    rf_wire_msg m = {0};
+    memcpy(m.peer, w->peer, w->peer_len);
+    m.peer_len = w->peer_len;
+    m.env = &env;
+    c_send(c, c->wsock, &m);
+}
+
 /* ---- the fence ------------------------------------------------------------------- */
 
 c_task *c_fence(rf_coord *c, c_worker *w, const char *task_id, uint64_t attempt, const char *what)
@@ -183,19 +201,8 @@ c_task *c_fence(rf_coord *c, c_worker *w, const char *task_id, uint64_t attempt,
               "what=%s task=%s attempt=%llu current=%llu worker=%s", what, task_id ? task_id : "",
               (unsigned long long)attempt, t ? (unsigned long long)t->row.attempt : 0ull, w->name);
     if (t && attempt != t->row.attempt && strcmp(what, "result") != 0) {
-        /* a superseded attempt still running there: stop it (docs/protocol.md CancelTask) */
-        Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
-        Reelfarm__CancelTask ct = REELFARM__CANCEL_TASK__INIT;
-        ct.task_id = t->row.id;
-        ct.attempt = attempt;
-        ct.reason = "attempt superseded";
-        env.kind_case = REELFARM__ENVELOPE__KIND_CANCEL_TASK;
-        env.cancel_task = &ct;
-        rf_wire_msg m = {0};
-        memcpy(m.peer, w->peer, w->peer_len);
-        m.peer_len = w->peer_len;
-        m.env = &env;
-        c_send(c, c->wsock, &m);
+        /* a superseded attempt still running there: stop it */
+        s_send_cancel(c, w, t->row.id, attempt, "attempt superseded");
     }
     return NULL;
 }
@@ -228,23 +235,13 @@ void c_cancel_attempt(rf_coord *c, c_task *t, const char *reason)
 {
     c_worker *w = s_owner(c, t);
     if (w) {
-        Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
-        Reelfarm__CancelTask ct = REELFARM__CANCEL_TASK__INIT;
-        ct.task_id = t->row.id;
-        ct.attempt = t->row.attempt;
-        ct.reason = (char *)reason;
-        env.kind_case = REELFARM__ENVELOPE__KIND_CANCEL_TASK;
-        env.cancel_task = &ct;
-        rf_wire_msg m = {0};
-        memcpy(m.peer, w->peer, w->peer_len);
-        m.peer_len = w->peer_len;
-        m.env = &env;
+        uint64_t attempt = t->row.attempt;
         s_release(c, t);
         t->row.state = REELFARM__UNIT_STATE__UNIT_PENDING;
         t->row.worker[0] = 0;
         s_pending(t);
         c_task_put(c, t);
-        c_send(c, c->wsock, &m);
+        s_send_cancel(c, w, t->row.id, attempt, reason);
         return;
     }
     t->row.state = REELFARM__UNIT_STATE__UNIT_PENDING;
@@ -880,20 +877,8 @@ static void s_lease_expire(rf_coord *c, c_task *t)
                                      : t->row.worker);
     rf_log_kv(RF_LOG_WARN, "sched", "lease expired", "task=%s attempt=%llu worker=%s", t->row.id,
               (unsigned long long)t->row.attempt, name);
-    if (w) {
-        Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
-        Reelfarm__CancelTask ct = REELFARM__CANCEL_TASK__INIT;
-        ct.task_id = t->row.id;
-        ct.attempt = t->row.attempt;
-        ct.reason = "lease expired";
-        env.kind_case = REELFARM__ENVELOPE__KIND_CANCEL_TASK;
-        env.cancel_task = &ct;
-        rf_wire_msg m = {0};
-        memcpy(m.peer, w->peer, w->peer_len);
-        m.peer_len = w->peer_len;
-        m.env = &env;
-        c_send(c, c->wsock, &m);
-    }
+    if (w)
+        s_send_cancel(c, w, t->row.id, t->row.attempt, "lease expired");
     c_ops_lease_expired(c, t);
     c_task_requeue(c, t, name, "lease expired without progress", 1);
 }

@@ -243,17 +243,10 @@ RF_TEST(bad_specs_unknown_models_and_outputs_are_refused)
 /* The steps the coordinator planned for job (JobInfo.steps), or -1. */
 static int s_job_steps(rf_farm *f, const char *job)
 {
-    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
-    Reelfarm__JobStatus js = REELFARM__JOB_STATUS__INIT;
-    js.job_id = (char *)job;
-    env.kind_case = REELFARM__ENVELOPE__KIND_JOB_STATUS;
-    env.job_status = &js;
     rf_wire_msg rep;
-    if (rf_farm_call(f, &env, &rep, 5000) != 0)
+    if (rf_farm_job_info(f, job, &rep, 5000) != 0)
         return -1;
-    int steps = rep.env->kind_case == REELFARM__ENVELOPE__KIND_JOB_INFO
-                    ? (int)rep.env->job_info->steps
-                    : -1;
+    int steps = (int)rep.env->job_info->steps;
     rf_wire_msg_release(&rep);
     return steps;
 }

@@ -277,23 +277,6 @@ static rf_proc *s_worker(const rf_farm *f, const char *name)
     return NULL;
 }
 
-/* JobInfo of a job (released by the caller). */
-static int s_info(rf_farm *f, const char *job, rf_wire_msg *rep)
-{
-    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
-    Reelfarm__JobStatus js = REELFARM__JOB_STATUS__INIT;
-    js.job_id = (char *)job;
-    env.kind_case = REELFARM__ENVELOPE__KIND_JOB_STATUS;
-    env.job_status = &js;
-    if (rf_farm_call(f, &env, rep, 5000))
-        return -1;
-    if (rep->env->kind_case != REELFARM__ENVELOPE__KIND_JOB_INFO) {
-        rf_wire_msg_release(rep);
-        return -1;
-    }
-    return 0;
-}
-
 /* Waits for a job to fail and returns its error text (static). */
 static const char *s_failure(rf_farm *f, const char *job)
 {
@@ -301,7 +284,7 @@ static const char *s_failure(rf_farm *f, const char *job)
     text[0] = 0;
     RF_CHECK_EQ_INT(rf_farm_wait(f, job, 120000), REELFARM__JOB_STATE__JOB_FAILED);
     rf_wire_msg rep;
-    RF_CHECK_EQ_INT(s_info(f, job, &rep), 0);
+    RF_CHECK_EQ_INT(rf_farm_job_info(f, job, &rep, 5000), 0);
     const Reelfarm__JobInfo *ji = rep.env->job_info;
     snprintf(text, sizeof(text), "%s", ji->n_errors ? ji->errors[0] : "");
     rf_wire_msg_release(&rep);
@@ -347,7 +330,7 @@ RF_TEST(inputs_survive_a_lost_worker_and_a_coordinator_restart)
     int killed = 0;
     for (int i = 0; i < 4000 && !killed; i++) {
         rf_wire_msg rep;
-        if (s_info(&f, job, &rep) == 0) {
+        if (rf_farm_job_info(&f, job, &rep, 5000) == 0) {
             const Reelfarm__JobInfo *ji = rep.env->job_info;
             for (size_t t = 0; t < ji->n_timelines && !killed; t++)
                 for (size_t k = 0; k < ji->timelines[t]->n_chunks && !killed; k++) {

@@ -176,20 +176,29 @@ int rf_farm_submit(rf_farm *f, const char *spec, char *job_id, size_t cap, char 
     return rc;
 }
 
+int rf_farm_job_info(rf_farm *f, const char *job_id, rf_wire_msg *reply, int timeout_ms)
+{
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    Reelfarm__JobStatus js = REELFARM__JOB_STATUS__INIT;
+    js.job_id = (char *)job_id;
+    env.kind_case = REELFARM__ENVELOPE__KIND_JOB_STATUS;
+    env.job_status = &js;
+    if (rf_farm_call(f, &env, reply, timeout_ms) != 0)
+        return -1;
+    if (reply->env->kind_case != REELFARM__ENVELOPE__KIND_JOB_INFO) {
+        rf_wire_msg_release(reply);
+        return -1;
+    }
+    return 0;
+}
+
 int rf_farm_wait(rf_farm *f, const char *job_id, int timeout_ms)
 {
     int64_t end = s_now() + timeout_ms;
     while (s_now() < end) {
-        Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
-        Reelfarm__JobStatus js = REELFARM__JOB_STATUS__INIT;
-        js.job_id = (char *)job_id;
-        env.kind_case = REELFARM__ENVELOPE__KIND_JOB_STATUS;
-        env.job_status = &js;
         rf_wire_msg rep;
-        if (rf_farm_call(f, &env, &rep, 2000) == 0) {
-            int st = rep.env->kind_case == REELFARM__ENVELOPE__KIND_JOB_INFO
-                         ? (int)rep.env->job_info->state
-                         : -1;
+        if (rf_farm_job_info(f, job_id, &rep, 2000) == 0) {
+            int st = (int)rep.env->job_info->state;
             rf_wire_msg_release(&rep);
             if (st == REELFARM__JOB_STATE__JOB_DONE || st == REELFARM__JOB_STATE__JOB_FAILED ||
                 st == REELFARM__JOB_STATE__JOB_CANCELED)

@@ -39,6 +39,8 @@ int rf_farm_call(rf_farm *f, Reelfarm__Envelope *env, rf_wire_msg *reply, int ti
  * message into err_out. Returns 0 when accepted. */
 int rf_farm_submit(rf_farm *f, const char *spec, char *job_id, size_t cap, char *err_out,
                    size_t err_cap);
+/* One JobStatus call: 0 with reply holding a JobInfo (release it), or -1. */
+int rf_farm_job_info(rf_farm *f, const char *job_id, rf_wire_msg *reply, int timeout_ms);
 /* Polls JobStatus until the job is DONE, FAILED or CANCELED (or timeout_ms): returns the
  * JobState, or -1. */
 int rf_farm_wait(rf_farm *f, const char *job_id, int timeout_ms);
