@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -255,4 +256,58 @@ RF_TEST(bad_endpoints_are_refused)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         RF_CHECK_MSG(rf_proc_wait_endpoint(NULL, bad[i], 10, &err) == RF_EINVAL, "%s accepted (%s)",
                      bad[i], err.msg);
+}
+
+/* s_gone, polled up to 3 s. */
+static int s_gone_soon(pid_t pid)
+{
+    for (int i = 0; i < 300 && !s_gone(pid); i++)
+        usleep(10000);
+    return s_gone(pid);
+}
+
+/* A test binary (here a forked copy) that starts a child and then exits without
+ * destroying it (a failed check longjmps past destroy) or is killed: the child must not
+ * outlive it. Returns the orphan's pid. */
+static pid_t s_orphan(int killed)
+{
+    int pfd[2];
+    RF_CHECK(pipe(pfd) == 0);
+    fflush(NULL);
+    pid_t tester = fork();
+    RF_CHECK(tester >= 0);
+    if (tester == 0) {
+        close(pfd[0]);
+        const char *argv[] = {"sleep", "60", NULL};
+        rf_error err = {0};
+        rf_proc *p = rf_proc_start(argv, NULL, &err);
+        pid_t pid = p ? rf_proc_pid(p) : -1;
+        ssize_t w = write(pfd[1], &pid, sizeof(pid));
+        (void)w;
+        if (killed)
+            pause();
+        setenv("RF_TEST_KEEP", "1", 1); /* the tmpdir is the parent's */
+        exit(0);                        /* runs the atexit handlers, as a test binary does */
+    }
+    close(pfd[1]);
+    pid_t pid = -1;
+    ssize_t r = read(pfd[0], &pid, sizeof(pid));
+    close(pfd[0]);
+    if (killed)
+        kill(tester, SIGKILL);
+    waitpid(tester, NULL, 0);
+    RF_CHECK(r == (ssize_t)sizeof(pid) && pid > 0);
+    return pid;
+}
+
+RF_TEST(a_child_left_running_dies_when_the_test_binary_exits)
+{
+    pid_t pid = s_orphan(0);
+    RF_CHECK_MSG(s_gone_soon(pid), "pid %d outlived the test binary that started it", (int)pid);
+}
+
+RF_TEST(a_child_dies_with_a_killed_test_binary)
+{
+    pid_t pid = s_orphan(1);
+    RF_CHECK_MSG(s_gone_soon(pid), "pid %d outlived the killed test binary", (int)pid);
 }

@@ -4,7 +4,10 @@
  * async-signal-safe calls before exec, since test binaries may have ZeroMQ threads);
  * a close-on-exec pipe reports a failed exec synchronously. Waits poll (waitpid
  * WNOHANG, connect, reading the log) every few milliseconds until a deadline on the
- * monotonic clock. Never leaves a child running: destroy kills the whole group.
+ * monotonic clock. Never leaves a child running: destroy kills the whole group; a
+ * failed check skips destroy (it longjmps out of the test), so every live child's group
+ * is also killed when the test binary exits, and a child dies with the binary if that
+ * is killed (PR_SET_PDEATHSIG).
  */
 #include "proc.h"
 #include "tests/rf_test.h"
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -34,6 +38,7 @@
 extern char **environ;
 
 struct rf_proc {
+    struct rf_proc *next_live; /* s_live: started, not destroyed */
     pid_t pid;
     int reaped;
     int status; /* exit code, or 128 + signal */
@@ -42,6 +47,32 @@ struct rf_proc {
 };
 
 static int s_seq;
+static rf_proc *s_live;
+
+/* At exit: the groups of children whose test ended before destroying them. */
+static void s_kill_live(void)
+{
+    for (rf_proc *p = s_live; p; p = p->next_live)
+        kill(-p->pid, SIGKILL);
+}
+
+static void s_live_add(rf_proc *p)
+{
+    static int registered;
+    if (!registered && atexit(s_kill_live) == 0)
+        registered = 1;
+    p->next_live = s_live;
+    s_live = p;
+}
+
+static void s_live_remove(rf_proc *p)
+{
+    for (rf_proc **q = &s_live; *q; q = &(*q)->next_live)
+        if (*q == p) {
+            *q = p->next_live;
+            return;
+        }
+}
 
 char *rf_proc_bin(char *buf, size_t cap, const char *name)
 {
@@ -125,6 +156,7 @@ rf_proc *rf_proc_start(const char *const argv[], const char *const env[], rf_err
         goto fail;
     }
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         rf_error_set(err, RF_EIO, "rf_proc_start %s: fork: %s", argv[0], strerror(errno));
@@ -137,6 +169,9 @@ rf_proc *rf_proc_start(const char *const argv[], const char *const env[], rf_err
         sigprocmask(SIG_SETMASK, &all, NULL);
         signal(SIGPIPE, SIG_DFL);
         setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with the test binary, even a crashed one */
+        if (getppid() != parent)
+            _exit(127); /* the binary died before the line above */
         dup2(nullfd, 0);
         dup2(logfd, 1);
         dup2(logfd, 2);
@@ -168,6 +203,7 @@ rf_proc *rf_proc_start(const char *const argv[], const char *const env[], rf_err
         free(p);
         return NULL;
     }
+    s_live_add(p);
     return p;
 fail:
     if (logfd >= 0)
@@ -234,6 +270,7 @@ void rf_proc_destroy(rf_proc **self)
         return;
     /* Also after the leader exited: anything it left behind in its group goes too. */
     s_kill_group(*self);
+    s_live_remove(*self);
     free(*self);
     *self = NULL;
 }
