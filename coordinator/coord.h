@@ -140,6 +140,7 @@ typedef struct c_job {
     int done_segments;
     int done_upto;      /* tasks [0, done_upto) are DONE */
     int ready_from;     /* tasks before it are not PENDING (the dispatcher starts here) */
+    int queued;         /* sched.c: in the run queue (it may have a task to dispatch) */
     int64_t rate_t0_ms; /* last progress event sent to watchers */
     /* rate: chunk-steps done sampled about once a second over the last RATE_WINDOW samples */
     int64_t rate_ms[16];
@@ -224,16 +225,22 @@ struct rf_coord {
     int64_t next_live_ms; /* next liveness check of every worker */
     c_job *jobs, *jobs_tail;
     /* jobs.c: the jobs by id (open addressing, jcap slots, a power of two at least twice
-     * njobs); jobs_gen changes whenever a job is added or leaves or re-enters the
-     * unfinished set, so sched.c can keep its list of unfinished jobs between passes */
+     * njobs) */
     c_job **jmap;
     size_t jcap;
     int njobs;
-    uint64_t jobs_gen;
-    c_job **active;             /* sched.c: the unfinished jobs, by priority (highest first) */
-    unsigned char *active_idle; /* per entry: nothing more to dispatch in this pass */
-    int nactive, capactive;
-    uint64_t active_gen;
+    /* sched.c: the run queue, one ring of jobs per priority (highest first), holding the
+     * jobs that may have a task to dispatch (c_job_wake), and the jobs of one dispatch
+     * pass that wait for a free worker that fits */
+    struct c_runq {
+        int prio;
+        c_job **ring;
+        int head, n, cap;
+    } * runq;
+    int nrunq, caprunq;
+    c_job **parked;
+    int nparked, capparked;
+    int64_t next_wake_ms;
     c_watch *watches;
     c_model *models;
     rf_secure *secure; /* ops.c */
@@ -378,6 +385,17 @@ int c_task_put(rf_coord *c, c_task *t);
 
 /* sched.c */
 void c_dispatch(rf_coord *c);
+/* Something happened to job that may have made a task of it ready (added, loaded,
+ * retried, a task ended or went back to PENDING, its input arrived): the dispatcher looks
+ * at it again. Call it for every such event; without it the job waits for the
+ * once-a-second look at every job. */
+void c_job_wake(rf_coord *c, c_job *job);
+void c_jobs_wake_all(rf_coord *c);
+/* Takes job out of the run queue (before it is freed). */
+void c_job_unqueue(rf_coord *c, c_job *job);
+/* Empties the run queue and frees it, leaving the jobs alone: only when every job goes
+ * (reload, destroy). */
+void c_runq_clear(rf_coord *c);
 void c_leases_tick(rf_coord *c, int64_t now);
 /* Rebuilds the lease heap from the running tasks (after jobs were loaded or reloaded: the
  * heap points into them; also drops the entries of ended attempts). */

@@ -242,7 +242,7 @@ static void s_ready(rf_coord *c, c_job *job)
         return;
     }
     job->in->state = S_READY;
-    c->dirty = 1;
+    c_job_wake(c, job);
 }
 
 /* Stores bytes as the job's input blob and records the mapping. */

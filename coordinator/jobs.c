@@ -53,11 +53,7 @@ void c_jobs_index_free(rf_coord *c)
     c->jmap = NULL;
     c->jcap = 0;
     c->njobs = 0;
-    free(c->active);
-    free(c->active_idle);
-    c->active = NULL;
-    c->active_idle = NULL;
-    c->nactive = c->capactive = 0;
+    c_runq_clear(c);
 }
 
 /* The job whose id is the first n bytes of id (no scan over the jobs, unless memory for
@@ -82,6 +78,31 @@ c_job *c_job_find(rf_coord *c, const char *id)
     return s_find_n(c, id, strlen(id));
 }
 
+/* The task of job j named task_id (its kind and index parsed: no scan), or NULL. */
+static c_task *s_task_in(c_job *j, const char *task_id)
+{
+    const char *slash = strchr(task_id, '/');
+    if (!slash)
+        return NULL;
+    const char *kind = slash + 1, *num = strchr(kind, '/');
+    char *end = NULL;
+    long i = num ? strtol(num + 1, &end, 10) : -1;
+    c_task *t = NULL;
+    if (!num || !end || *end || i < 0 || num[1] < '0' || num[1] > '9')
+        return NULL;
+    if ((size_t)(num - kind) == 4 && strncmp(kind, "text", 4) == 0 && i < j->nprompts)
+        t = &j->tasks[i];
+    else if ((size_t)(num - kind) == 5 && strncmp(kind, "media", 5) == 0 && i < j->nmedia)
+        t = &j->tasks[j->nprompts + i];
+    else if ((size_t)(num - kind) == 7 && strncmp(kind, "denoise", 7) == 0 &&
+             i < j->plan->chunk_count)
+        t = j->chunks[i].task;
+    else if ((size_t)(num - kind) == 6 && strncmp(kind, "decode", 6) == 0 &&
+             i < j->plan->segment_count)
+        t = &j->tasks[j->ntasks - j->plan->segment_count + i];
+    return t && strcmp(t->row.id, task_id) == 0 ? t : NULL;
+}
+
 c_task *c_task_find(rf_coord *c, const char *task_id)
 {
     /* "<job>/text/<i>", "<job>/denoise/<chunk>", "<job>/decode/<segment>": found by index */
@@ -89,26 +110,7 @@ c_task *c_task_find(rf_coord *c, const char *task_id)
     if (!slash)
         return NULL;
     c_job *j = s_find_n(c, task_id, (size_t)(slash - task_id));
-    if (j) {
-        const char *kind = slash + 1, *num = strchr(kind, '/');
-        char *end = NULL;
-        long i = num ? strtol(num + 1, &end, 10) : -1;
-        c_task *t = NULL;
-        if (!num || !end || *end || i < 0 || num[1] < '0' || num[1] > '9')
-            return NULL;
-        if ((size_t)(num - kind) == 4 && strncmp(kind, "text", 4) == 0 && i < j->nprompts)
-            t = &j->tasks[i];
-        else if ((size_t)(num - kind) == 5 && strncmp(kind, "media", 5) == 0 && i < j->nmedia)
-            t = &j->tasks[j->nprompts + i];
-        else if ((size_t)(num - kind) == 7 && strncmp(kind, "denoise", 7) == 0 &&
-                 i < j->plan->chunk_count)
-            t = j->chunks[i].task;
-        else if ((size_t)(num - kind) == 6 && strncmp(kind, "decode", 6) == 0 &&
-                 i < j->plan->segment_count)
-            t = &j->tasks[j->ntasks - j->plan->segment_count + i];
-        return t && strcmp(t->row.id, task_id) == 0 ? t : NULL;
-    }
-    return NULL;
+    return j ? s_task_in(j, task_id) : NULL;
 }
 
 int c_task_put(rf_coord *c, c_task *t)
@@ -437,7 +439,7 @@ static void s_job_link(rf_coord *c, c_job *job)
         c->jobs = job;
     c->jobs_tail = job;
     c->njobs++;
-    c->jobs_gen++;
+    c_job_wake(c, job);
     if (2 * (size_t)c->njobs <= c->jcap) {
         s_index_put(c, job);
         return;
@@ -587,10 +589,8 @@ typedef struct s_load {
 
 static c_worker *s_live(rf_coord *c, const char *id, const char *name)
 {
-    for (c_worker *w = c->workers; w; w = w->next)
-        if (strcmp(w->id, id) == 0 && strcmp(w->name, name) == 0)
-            return w;
-    return NULL;
+    c_worker *w = id[0] ? c_worker_find(c, id) : NULL;
+    return w && strcmp(w->id, id) == 0 && strcmp(w->name, name) == 0 ? w : NULL;
 }
 
 static int s_task_row(void *ctx, const rf_store_task *row)
@@ -598,39 +598,36 @@ static int s_task_row(void *ctx, const rf_store_task *row)
     s_load *L = ctx;
     c_job *job = L->job;
     rf_coord *c = L->c;
-    for (int i = 0; i < job->ntasks; i++) {
-        c_task *t = &job->tasks[i];
-        if (strcmp(t->row.id, row->id) != 0)
-            continue;
-        t->row = *row;
-        t->row.failed_workers = row->failed_workers ? strdup(row->failed_workers) : NULL;
-        t->row.error = row->error ? strdup(row->error) : NULL;
-        if (t->row.state == REELFARM__UNIT_STATE__UNIT_RUNNING && !c_job_terminal(job)) {
-            c_worker *w = s_live(c, t->row.worker, t->row.worker_name);
-            if (w) { /* a reload: the attempt still runs on its connected worker */
-                w->running++;
-            } else if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE && t->row.worker_name[0]) {
-                /* its worker probably still holds the chunk: wait for its Hello */
-                t->orphan = 1;
-                t->row.worker[0] = 0;
-                t->row.lease_deadline_ms = c_now_ms() + c->cfg.lease_ms;
-                c->orphans++;
-            } else {
-                t->row.state = REELFARM__UNIT_STATE__UNIT_PENDING; /* its worker must say hello */
-                t->row.worker[0] = 0;
-            }
+    c_task *t = s_task_in(job, row->id); /* by its id: no scan over the tasks */
+    if (!t)
+        return 0;
+    t->row = *row;
+    t->row.failed_workers = row->failed_workers ? strdup(row->failed_workers) : NULL;
+    t->row.error = row->error ? strdup(row->error) : NULL;
+    if (t->row.state == REELFARM__UNIT_STATE__UNIT_RUNNING && !c_job_terminal(job)) {
+        c_worker *w = s_live(c, t->row.worker, t->row.worker_name);
+        if (w) { /* a reload: the attempt still runs on its connected worker */
+            w->running++;
+        } else if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE && t->row.worker_name[0]) {
+            /* its worker probably still holds the chunk: wait for its Hello */
+            t->orphan = 1;
+            t->row.worker[0] = 0;
+            t->row.lease_deadline_ms = c_now_ms() + c->cfg.lease_ms;
+            c->orphans++;
+        } else {
+            t->row.state = REELFARM__UNIT_STATE__UNIT_PENDING; /* its worker must say hello */
+            t->row.worker[0] = 0;
         }
-        if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE &&
-            t->row.state == REELFARM__UNIT_STATE__UNIT_RUNNING)
-            t->steps_done = t->row.step_begin;
-        if (t->row.kind == REELFARM__TASK_KIND__TASK_ENCODE_TEXT &&
-            t->row.state == REELFARM__UNIT_STATE__UNIT_DONE && t->row.unit < job->nprompts)
-            snprintf(job->text[t->row.unit], RF_HASH_HEX, "%s", t->row.result);
-        if (t->row.kind == REELFARM__TASK_KIND__TASK_DECODE &&
-            t->row.state == REELFARM__UNIT_STATE__UNIT_DONE)
-            job->done_segments++;
-        break;
     }
+    if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE &&
+        t->row.state == REELFARM__UNIT_STATE__UNIT_RUNNING)
+        t->steps_done = t->row.step_begin;
+    if (t->row.kind == REELFARM__TASK_KIND__TASK_ENCODE_TEXT &&
+        t->row.state == REELFARM__UNIT_STATE__UNIT_DONE && t->row.unit < job->nprompts)
+        snprintf(job->text[t->row.unit], RF_HASH_HEX, "%s", t->row.result);
+    if (t->row.kind == REELFARM__TASK_KIND__TASK_DECODE &&
+        t->row.state == REELFARM__UNIT_STATE__UNIT_DONE)
+        job->done_segments++;
     return 0;
 }
 
@@ -638,7 +635,13 @@ static int s_chunk_row(void *ctx, const rf_store_chunk *row)
 {
     s_load *L = ctx;
     c_job *job = L->job;
-    for (int i = 0; i < job->plan->chunk_count; i++) {
+    /* the chunk is the timeline's first plus its index: no scan over the chunks */
+    const rf_plan *pl = job->plan;
+    if (row->timeline < 0 || row->timeline >= pl->timeline_count || row->index < 0 ||
+        row->index >= pl->timelines[row->timeline].chunk_count)
+        return 0;
+    int i0 = pl->timelines[row->timeline].first_chunk + row->index;
+    for (int i = i0; i <= i0 && i < pl->chunk_count; i++) {
         c_chunk *ch = &job->chunks[i];
         if (ch->plan.timeline == row->timeline && ch->plan.index == row->index) {
             ch->row = *row;
@@ -712,7 +715,7 @@ int c_jobs_reload(rf_coord *c, rf_error *err)
     c->njobs = 0;
     if (c->jmap)
         memset(c->jmap, 0, c->jcap * sizeof(*c->jmap));
-    c->jobs_gen++;
+    c_runq_clear(c); /* it points at the old jobs */
     c->orphans = 0;
     for (c_worker *w = c->workers; w; w = w->next)
         w->running = 0;
@@ -858,7 +861,6 @@ double c_job_rate(const c_job *job, double *eta_seconds)
 
 static void s_finish(rf_coord *c, c_job *job, int state)
 {
-    c->jobs_gen++; /* it leaves the unfinished jobs */
     job->row.state = state;
     job->row.finished_ms = c_now_ms();
     for (int i = 0; i < job->ntasks; i++) {
@@ -918,7 +920,7 @@ int c_job_retry(rf_coord *c, c_job *job, rf_error *err)
     job->ready_from = 0;
     job->row.state = REELFARM__JOB_STATE__JOB_QUEUED;
     job->row.finished_ms = 0;
-    c->jobs_gen++; /* back among the unfinished jobs */
+    c_job_wake(c, job); /* back among the unfinished jobs */
     s_job_put(c, job);
     c_job_event(c, job, "info", "retried");
     c_inputs_start(c, job);

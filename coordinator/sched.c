@@ -213,11 +213,12 @@ static c_worker *s_owner(rf_coord *c, const c_task *t)
 }
 
 /* t went back to PENDING: the dispatcher must look at it again. */
-static void s_pending(c_task *t)
+static void s_pending(rf_coord *c, c_task *t)
 {
     int i = (int)(t - t->job->tasks);
     if (i < t->job->ready_from)
         t->job->ready_from = i;
+    c_job_wake(c, t->job);
 }
 
 /* Ends the attempt's bookkeeping on its worker. */
@@ -239,14 +240,14 @@ void c_cancel_attempt(rf_coord *c, c_task *t, const char *reason)
         s_release(c, t);
         t->row.state = REELFARM__UNIT_STATE__UNIT_PENDING;
         t->row.worker[0] = 0;
-        s_pending(t);
+        s_pending(c, t);
         c_task_put(c, t);
         s_send_cancel(c, w, t->row.id, attempt, reason);
         return;
     }
     t->row.state = REELFARM__UNIT_STATE__UNIT_PENDING;
     t->row.worker[0] = 0;
-    s_pending(t);
+    s_pending(c, t);
     c_task_put(c, t);
 }
 
@@ -296,7 +297,7 @@ void c_task_requeue(rf_coord *c, c_task *t, const char *worker, const char *why,
     t->row.state = REELFARM__UNIT_STATE__UNIT_PENDING;
     t->row.worker[0] = 0;
     t->orphan = 0;
-    s_pending(t);
+    s_pending(c, t);
     if (counts) {
         t->row.failures++;
         if (!s_listed(t->row.failed_workers, worker))
@@ -657,8 +658,117 @@ static int s_send_assign(rf_coord *c, c_task *t, c_worker *w, uint64_t attempt)
     return rc ? -1 : 0;
 }
 
-/* Dispatches a lockstep timeline's pending DENOISE tasks together, or none of them. */
-static int s_gang(rf_coord *c, c_job *job, c_timeline *tl)
+/* ---- the run queue: jobs that may have a task to dispatch ------------------------------ */
+
+/* A job is in the run queue (job->queued) while it may have a ready task: put there by
+ * c_job_wake when something that can make a task ready happens to it (it was added,
+ * loaded or retried, a task of it ended or went back to PENDING, its input arrived), and
+ * taken out by the dispatcher when it finds nothing ready. Within one priority the queue
+ * is a ring: a job that got a dispatch goes to the back (fair share). So a dispatch pass
+ * costs what it dispatches plus the jobs it looks at once, never a walk over every job. */
+
+/* Queues job; dirty: the loop runs the dispatcher again (not for jobs put back by the
+ * dispatcher itself, which would spin on a job that waits for a worker). */
+static void s_wake(rf_coord *c, c_job *job, int dirty)
+{
+    if (job->queued || c_job_terminal(job))
+        return;
+    if (dirty)
+        c->dirty = 1;
+    int b = 0;
+    while (b < c->nrunq && c->runq[b].prio > job->row.priority)
+        b++;
+    if (b == c->nrunq || c->runq[b].prio != job->row.priority) { /* a new priority level */
+        if (c->nrunq == c->caprunq) {
+            int cap = c->caprunq ? c->caprunq * 2 : 4;
+            void *p = realloc(c->runq, (size_t)cap * sizeof(*c->runq));
+            if (!p)
+                return; /* the periodic wake (c_jobs_wake_all) finds it again */
+            c->runq = p;
+            c->caprunq = cap;
+        }
+        memmove(&c->runq[b + 1], &c->runq[b], (size_t)(c->nrunq - b) * sizeof(*c->runq));
+        memset(&c->runq[b], 0, sizeof(*c->runq));
+        c->runq[b].prio = job->row.priority;
+        c->nrunq++;
+    }
+    struct c_runq *q = &c->runq[b];
+    if (q->n == q->cap) { /* grow the ring, linearized */
+        int cap = q->cap ? q->cap * 2 : 64;
+        c_job **ring = malloc((size_t)cap * sizeof(*ring));
+        if (!ring)
+            return;
+        for (int i = 0; i < q->n; i++)
+            ring[i] = q->ring[(q->head + i) % q->cap];
+        free(q->ring);
+        q->ring = ring;
+        q->cap = cap;
+        q->head = 0;
+    }
+    q->ring[(q->head + q->n++) % q->cap] = job;
+    job->queued = 1;
+}
+
+void c_job_wake(rf_coord *c, c_job *job)
+{
+    s_wake(c, job, 1);
+}
+
+/* The first job of the highest priority waiting, out of the queue; NULL when none. */
+static c_job *s_runq_pop(rf_coord *c)
+{
+    for (int b = 0; b < c->nrunq; b++) {
+        struct c_runq *q = &c->runq[b];
+        if (!q->n)
+            continue;
+        c_job *j = q->ring[q->head];
+        q->head = (q->head + 1) % q->cap;
+        q->n--;
+        j->queued = 0;
+        return j;
+    }
+    return NULL;
+}
+
+void c_job_unqueue(rf_coord *c, c_job *job)
+{
+    for (int b = 0; job->queued && b < c->nrunq; b++) {
+        struct c_runq *q = &c->runq[b];
+        for (int i = 0; i < q->n; i++) {
+            if (q->ring[(q->head + i) % q->cap] != job)
+                continue;
+            for (int k = i; k + 1 < q->n; k++)
+                q->ring[(q->head + k) % q->cap] = q->ring[(q->head + k + 1) % q->cap];
+            q->n--;
+            job->queued = 0;
+            break;
+        }
+    }
+    job->queued = 0;
+}
+
+void c_runq_clear(rf_coord *c)
+{
+    /* the jobs are not touched (they may be freed already): they are all going away */
+    for (int b = 0; b < c->nrunq; b++)
+        free(c->runq[b].ring);
+    free(c->runq);
+    c->runq = NULL;
+    c->nrunq = c->caprunq = 0;
+    free(c->parked);
+    c->parked = NULL;
+    c->nparked = c->capparked = 0;
+}
+
+void c_jobs_wake_all(rf_coord *c)
+{
+    for (c_job *j = c->jobs; j; j = j->next)
+        s_wake(c, j, 0);
+}
+
+/* Dispatches a lockstep timeline's pending DENOISE tasks together, or none of them;
+ * *short_of_slots: they were ready but the free workers had too few slots. */
+static int s_gang(rf_coord *c, c_job *job, c_timeline *tl, int *short_of_slots)
 {
     int pending = 0, free_slots = 0;
     for (int k = 0; k < tl->nchunks; k++) {
@@ -675,8 +785,10 @@ static int s_gang(rf_coord *c, c_job *job, c_timeline *tl)
     for (int i = 0; i < c->nwfree; i++)
         if (c_worker_has_model(c->wfree[i], job->row.model_hash))
             free_slots += s_free(c->wfree[i]);
-    if (free_slots < pending)
+    if (free_slots < pending) {
+        *short_of_slots = 1;
         return 0;
+    }
     int n = 0;
     for (int k = 0; k < tl->nchunks && !c_job_terminal(job); k++) {
         c_task *t = tl->chunks[k]->task;
@@ -691,98 +803,90 @@ static int s_gang(rf_coord *c, c_job *job, c_timeline *tl)
     return n;
 }
 
-/* One dispatch for job (a task, or a lockstep gang); returns how many were claimed. */
-static int s_dispatch_one(rf_coord *c, c_job *job)
+/* One dispatch for job (a task, or a lockstep gang); returns how many were claimed.
+ * *waiting: nothing was claimed although a task is ready (no free worker fits it). */
+static int s_dispatch_one(rf_coord *c, c_job *job, int *waiting)
 {
     /* tasks before ready_from are running or finished; it only moves back on a requeue */
     while (job->ready_from < job->ntasks &&
            job->tasks[job->ready_from].row.state != REELFARM__UNIT_STATE__UNIT_PENDING)
         job->ready_from++;
+    const int first_decode = job->ntasks - job->plan->segment_count;
     for (int i = job->ready_from; i < job->ntasks && !c_job_terminal(job); i++) {
         c_task *t = &job->tasks[i];
-        if (!s_ready(t))
+        if (!s_ready(t)) {
+            if (t->row.kind == REELFARM__TASK_KIND__TASK_DECODE &&
+                t->row.state == REELFARM__UNIT_STATE__UNIT_PENDING) {
+                /* its timeline is still denoising: so are its other segments (contiguous) */
+                const rf_plan_timeline *pt =
+                    &job->plan->timelines[job->plan->segments[t->row.unit].timeline];
+                int last = first_decode + pt->first_segment + pt->segment_count - 1;
+                if (last > i)
+                    i = last;
+            }
             continue;
+        }
         if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE && job->sync_every > 0) {
-            int n = s_gang(c, job, &job->timelines[job->chunks[t->row.unit].plan.timeline]);
+            int n =
+                s_gang(c, job, &job->timelines[job->chunks[t->row.unit].plan.timeline], waiting);
             if (n)
                 return n;
             continue;
         }
         c_worker *w = s_pick(c, t);
-        if (!w && !(t->row.failed_workers && t->row.failed_workers[0]))
+        if (!w && !(t->row.failed_workers && t->row.failed_workers[0])) {
+            *waiting = 1;
             return 0; /* no free worker holds the job's model: nothing else fits either */
-        if (!w)
+        }
+        if (!w) {
+            *waiting = 1;
             continue; /* only workers it failed on are free; another task may fit */
+        }
         if (s_claim(c, t, w) == 0)
             return 1;
     }
     return 0;
 }
 
-/* The unfinished jobs by priority, highest first, in submission order within one
- * (rebuilt only when a job was added, finished or retried). 0, or -1 without memory. */
-static int s_active(rf_coord *c)
-{
-    if (c->active && c->active_gen == c->jobs_gen)
-        return 0;
-    int n = 0;
-    for (c_job *j = c->jobs; j; j = j->next)
-        n += !c_job_terminal(j);
-    if (n > c->capactive) {
-        int cap = c->capactive ? c->capactive : 64;
-        while (cap < n)
-            cap *= 2;
-        c_job **a = realloc(c->active, (size_t)cap * sizeof(*a));
-        if (a)
-            c->active = a;
-        unsigned char *f = a ? realloc(c->active_idle, (size_t)cap) : NULL;
-        if (f)
-            c->active_idle = f;
-        if (!a || !f)
-            return -1;
-        c->capactive = cap;
-    }
-    c->nactive = 0;
-    for (c_job *j = c->jobs; j; j = j->next) { /* insertion by priority, stable */
-        if (c_job_terminal(j))
-            continue;
-        int k = c->nactive++;
-        while (k > 0 && c->active[k - 1]->row.priority < j->row.priority) {
-            c->active[k] = c->active[k - 1];
-            k--;
-        }
-        c->active[k] = j;
-    }
-    c->active_gen = c->jobs_gen;
-    return 0;
-}
-
 void c_dispatch(rf_coord *c)
 {
-    if (!s_prune_free(c) || s_active(c))
-        return;
-    /* a job that dispatched nothing cannot gain work within this call: claims make no task
-     * ready and free no worker */
-    if (c->nactive)
-        memset(c->active_idle, 0, (size_t)c->nactive);
-    for (int pass = 0; pass < 1000000 && !c->need_reload; pass++) {
-        int sent = 0;
-        /* priorities from the top down; within one, one dispatch per job per pass */
-        for (int i = 0; i < c->nactive && !sent;) {
-            int prio = c->active[i]->row.priority, k = i;
-            for (; k < c->nactive && c->active[k]->row.priority == prio; k++) {
-                c_job *j = c->active[k];
-                if (c->active_idle[k] || c_job_terminal(j))
-                    continue;
-                int got = s_dispatch_one(c, j);
-                c->active_idle[k] = got == 0;
-                sent += got;
-            }
-            i = k;
-        }
-        if (!sent)
-            break;
+    int64_t now = c_now_ms();
+    if (now >= c->next_wake_ms) {
+        /* a safety net, once a second: every unfinished job is looked at again, so a job
+         * whose wake-up was missed (or not queued for want of memory) waits at most that */
+        c->next_wake_ms = now + 1000;
+        c_jobs_wake_all(c);
     }
+    c->nparked = 0;
+    /* each job popped either dispatches (and goes to the back of its ring), waits for a
+     * free worker that fits (parked: queued again after this pass), or has nothing ready
+     * (left out until c_job_wake); the pass ends when no worker has a free slot */
+    while (!c->need_reload && s_prune_free(c) > 0) {
+        c_job *j = s_runq_pop(c);
+        if (!j)
+            break;
+        if (c_job_terminal(j))
+            continue;
+        int waiting = 0;
+        int got = s_dispatch_one(c, j, &waiting);
+        if (got > 0) {
+            s_wake(c, j, 0);
+        } else if (waiting) {
+            if (c->nparked == c->capparked) {
+                int cap = c->capparked ? c->capparked * 2 : 64;
+                void *p = realloc(c->parked, (size_t)cap * sizeof(*c->parked));
+                if (!p)
+                    continue; /* the periodic wake finds it again */
+                c->parked = p;
+                c->capparked = cap;
+            }
+            c->parked[c->nparked++] = j;
+        }
+    }
+    /* parked jobs wait for the next pass; so do the queued ones when the slots ran out */
+    for (int i = 0; i < c->nparked; i++)
+        s_wake(c, c->parked[i], 0);
+    c->nparked = 0;
     /* group commit: every claim of this pass becomes durable at once, then leaves */
     int n = c->nclaims;
     c->nclaims = 0;
@@ -1022,6 +1126,7 @@ void c_on_result(rf_coord *c, c_worker *w, rf_wire_msg *msg)
               t->row.id, (unsigned long long)t->row.attempt, w->name, r->compute_seconds);
     c_job_notify(c, t->job, REELFARM__EVENT_KIND__EVENT_TASK);
     c_job_advance(c, t->job);
+    c_job_wake(c, t->job); /* its end may have made others ready (text -> chunks -> segments) */
 }
 
 void c_on_task_error(rf_coord *c, c_worker *w, rf_wire_msg *msg)

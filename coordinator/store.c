@@ -254,11 +254,24 @@ const char *rf_store_dir(const rf_store *self)
     return self->dir;
 }
 
+/* Runs a statement without parameters or rows (BEGIN, COMMIT: prepared once, not parsed
+ * per transaction as sqlite3_exec would). */
+static int s_run(rf_store *self, const char *sql, rf_error *err, const char *what)
+{
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    return s_step_done(self, st, err, what);
+}
+
+static const char *const s_begin_sql = "BEGIN IMMEDIATE";
+static const char *const s_commit_sql = "COMMIT";
+
 int rf_store_begin(rf_store *self, rf_error *err)
 {
     if (self->in_tx)
         return 0;
-    int rc = s_exec(self, "BEGIN IMMEDIATE", err);
+    int rc = s_run(self, s_begin_sql, err, "beginning a transaction");
     if (!rc)
         self->in_tx = 1;
     return rc;
@@ -295,7 +308,7 @@ int rf_store_commit(rf_store *self, rf_error *err)
                             "and retry",
                             self->dir);
     }
-    int rc = s_exec(self, "COMMIT", err);
+    int rc = s_run(self, s_commit_sql, err, "committing");
     if (rc) {
         rf_store_rollback(self);
         return rc;
@@ -518,15 +531,9 @@ void rf_store_task_clear(rf_store_task *t)
     memset(t, 0, sizeof(*t));
 }
 
-int rf_store_task_put(rf_store *self, const rf_store_task *t, rf_error *err)
+/* Binds every column of t to st (?1 id ... ?15 worker_name). */
+static void s_bind_task(sqlite3_stmt *st, const rf_store_task *t)
 {
-    static const char *sql =
-        "INSERT OR REPLACE INTO tasks(id, job_id, kind, unit, step_begin, step_end, state,"
-        " attempt, worker, lease_deadline_ms, failures, failed_workers, result, error, worker_name)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
-    sqlite3_stmt *st = s_stmt(self, sql, err);
-    if (!st)
-        return err ? (int)err->code : RF_EIO;
     s_bind_text(st, 1, t->id);
     s_bind_text(st, 2, t->job_id);
     sqlite3_bind_int(st, 3, t->kind);
@@ -542,6 +549,32 @@ int rf_store_task_put(rf_store *self, const rf_store_task *t, rf_error *err)
     s_bind_text(st, 13, t->result);
     s_bind_text(st, 14, t->error);
     s_bind_text(st, 15, t->worker_name);
+}
+
+int rf_store_task_put(rf_store *self, const rf_store_task *t, rf_error *err)
+{
+    /* an existing row is updated in place, its indexed columns (id, job_id: the id names
+     * the job) left alone: no index entry is rewritten, unlike INSERT OR REPLACE (a delete
+     * and an insert in the table and both indexes), so a dispatch dirties fewer pages */
+    static const char *upd_sql =
+        "UPDATE tasks SET kind = ?3, unit = ?4, step_begin = ?5, step_end = ?6,"
+        " state = ?7, attempt = ?8, worker = ?9, lease_deadline_ms = ?10, failures = ?11,"
+        " failed_workers = ?12, result = ?13, error = ?14, worker_name = ?15 WHERE id = ?1";
+    static const char *ins_sql =
+        "INSERT INTO tasks(id, job_id, kind, unit, step_begin, step_end, state,"
+        " attempt, worker, lease_deadline_ms, failures, failed_workers, result, error, worker_name)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+    sqlite3_stmt *st = s_stmt(self, upd_sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    s_bind_task(st, t);
+    int rc = s_step_done(self, st, err, "writing a task");
+    if (rc || sqlite3_changes(self->db) > 0)
+        return rc;
+    st = s_stmt(self, ins_sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    s_bind_task(st, t);
     return s_step_done(self, st, err, "writing a task");
 }
 
@@ -932,12 +965,15 @@ int rf_store_blob_get(rf_store *self, const char *hex, void **data, size_t *len,
     char path[PATH_MAX + 160];
     if (rf_store_blob_path(self, hex, path, sizeof(path)))
         return rf_error_set(err, RF_EINVAL, "not a blob name: %.80s", hex);
-    FILE *f = fopen(path, "rb");
+    /* the pack first: most blobs read back are packed results, and a failed open of the
+     * file they do not have costs a path lookup */
+    unsigned char *buf = NULL;
+    size_t n = 0;
+    int prc = s_pack_get(self, hex, &buf, &n, err);
+    FILE *f = prc ? fopen(path, "rb") : NULL; /* a pack that failed: its own file, if any */
     if (!f) {
         int e = errno;
-        unsigned char *buf = NULL;
-        size_t n = 0;
-        int rc = s_pack_get(self, hex, &buf, &n, err);
+        int rc = prc;
         if (rc == RF_ENOTFOUND)
             return rf_error_set(err, RF_ENOTFOUND, "blob %s is missing from %s/blobs: %s", hex,
                                 self->dir, strerror(e));
@@ -962,8 +998,8 @@ int rf_store_blob_get(rf_store *self, const char *hex, void **data, size_t *len,
         fclose(f);
         return rf_error_set(err, RF_EIO, "cannot stat %s", path);
     }
-    size_t n = (size_t)sb.st_size;
-    unsigned char *buf = malloc(n ? n : 1);
+    n = (size_t)sb.st_size;
+    buf = malloc(n ? n : 1);
     if (!buf) {
         fclose(f);
         return rf_error_set(err, RF_ENOMEM, "out of memory reading blob %s (%zu bytes)", hex, n);
