@@ -33,15 +33,54 @@ static void s_ok(rf_coord *c, const rf_wire_msg *to, const char *text)
     s_reply(c, to, &env);
 }
 
-static c_job *s_job_or_error(rf_coord *c, const rf_wire_msg *to, const char *id)
+static void s_no_job(rf_coord *c, const rf_wire_msg *to, const char *id)
 {
-    c_job *job = id ? c_job_find(c, id) : NULL;
-    if (!job) {
-        char text[256];
-        snprintf(text, sizeof(text), "no job '%s' (reelctl jobs lists them)", id ? id : "");
-        c_reply_error(c, c->asock, to, RF_ENOTFOUND, text);
+    char text[256];
+    snprintf(text, sizeof(text), "no job '%s' (reelctl jobs lists them)", id ? id : "");
+    c_reply_error(c, c->asock, to, RF_ENOTFOUND, text);
+}
+
+/* The job named id: in memory, else a finished job rebuilt from the store into *gone (with
+ * its fused rounds when rounds; the caller frees it with c_job_free). NULL after an Error
+ * reply when neither has it. */
+static c_job *s_job_or_error(rf_coord *c, const rf_wire_msg *to, const char *id, int rounds,
+                             c_job **gone)
+{
+    *gone = NULL;
+    c_job *job = id && id[0] ? c_job_find(c, id) : NULL;
+    if (job || !id || !id[0]) {
+        if (!job)
+            s_no_job(c, to, id);
+        return job;
     }
-    return job;
+    rf_error err;
+    rf_error_clear(&err);
+    if ((*gone = c_job_load_gone(c, id, rounds, &err)) != NULL)
+        return *gone;
+    if (err.code == RF_ENOTFOUND)
+        s_no_job(c, to, id);
+    else
+        c_reply_error(c, c->asock, to, err.code, err.msg);
+    return NULL;
+}
+
+/* 1 when the store holds a job named id (in memory or not); 0 after an Error reply. */
+static int s_job_exists(rf_coord *c, const rf_wire_msg *to, const char *id, int *state)
+{
+    c_job *job = id && id[0] ? c_job_find(c, id) : NULL;
+    if (job) {
+        *state = job->row.state;
+        return 1;
+    }
+    rf_store_job row;
+    rf_error err;
+    if (!id || !id[0] || rf_store_job_get(c->store, id, &row, &err)) {
+        s_no_job(c, to, id);
+        return 0;
+    }
+    *state = row.state;
+    rf_store_job_clear(&row);
+    return 1;
 }
 
 static void s_submit(rf_coord *c, rf_wire_msg *msg)
@@ -92,52 +131,117 @@ static void s_submit(rf_coord *c, rf_wire_msg *msg)
 
 static void s_job_status(rf_coord *c, rf_wire_msg *msg)
 {
-    c_job *job = s_job_or_error(c, msg, msg->env->job_status->job_id);
-    if (!job)
-        return;
+    const char *id = msg->env->job_status->job_id;
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     Reelfarm__JobInfo info;
-    c_job_fill_info(job, &info, 1);
+    rf_store_job row;
+    int have_row = 0;
+    c_job *gone = NULL, *job = id && id[0] ? c_job_find(c, id) : NULL;
+    if (!job && id && id[0]) { /* finished and out of memory: the store answers */
+        rf_error err;
+        if (rf_store_job_get(c->store, id, &row, &err) == 0) {
+            have_row = 1;
+            job = gone = c_job_load_gone(c, id, 0, &err);
+        }
+    }
+    if (!job && !have_row) {
+        s_no_job(c, msg, id);
+        return;
+    }
+    if (job)
+        c_job_fill_info(job, &info, 1);
+    else /* it cannot be rebuilt (its model folder went away): what its row says */
+        c_job_row_info(&row, &info);
     env.kind_case = REELFARM__ENVELOPE__KIND_JOB_INFO;
     env.job_info = &info;
     s_reply(c, msg, &env);
     c_job_free_info(&info);
+    c_job_free(gone);
+    if (have_row)
+        rf_store_job_clear(&row);
+}
+
+/* A job list in submission order: the store's rows, each answered from memory when the
+ * job is there (unfinished), else from its row (finished). */
+typedef struct s_list {
+    rf_coord *c;
+    const Reelfarm__JobListRequest *req;
+    size_t limit;
+    Reelfarm__JobInfo *infos;
+    Reelfarm__JobInfo **ptrs;
+    rf_store_job *rows; /* copies the row answers point into */
+    size_t n, nrows, cap;
+    int oom;
+} s_list;
+
+static int s_list_row(void *ctx, const rf_store_job *row)
+{
+    s_list *L = ctx;
+    if (L->n >= L->limit)
+        return 1;
+    int want = L->req->n_states == 0;
+    for (size_t i = 0; i < L->req->n_states; i++)
+        want |= (int)L->req->states[i] == row->state;
+    if (!want)
+        return 0;
+    if (L->n == L->cap) {
+        size_t cap = L->cap ? 2 * L->cap : 64;
+        Reelfarm__JobInfo *in = realloc(L->infos, cap * sizeof(*in));
+        if (in)
+            L->infos = in;
+        rf_store_job *rw = in ? realloc(L->rows, cap * sizeof(*rw)) : NULL;
+        if (rw)
+            L->rows = rw;
+        if (!in || !rw)
+            return (L->oom = 1);
+        L->cap = cap;
+    }
+    const c_job *job = c_job_find(L->c, row->id);
+    if (job) {
+        c_job_fill_info(job, &L->infos[L->n++], 0);
+        return 0;
+    }
+    rf_store_job *cp = &L->rows[L->nrows];
+    *cp = *row;
+    cp->name = row->name ? strdup(row->name) : NULL;
+    cp->spec = row->spec ? strdup(row->spec) : NULL;
+    cp->spec_name = NULL;
+    cp->model = row->model ? strdup(row->model) : NULL;
+    cp->output_path = row->output_path ? strdup(row->output_path) : NULL;
+    cp->error = row->error ? strdup(row->error) : NULL;
+    L->nrows++;
+    c_job_row_info(cp, &L->infos[L->n++]);
+    return 0;
 }
 
 static void s_job_list(rf_coord *c, rf_wire_msg *msg)
 {
     const Reelfarm__JobListRequest *req = msg->env->job_list_request;
-    size_t limit = req->limit ? req->limit : 1000, n = 0;
-    for (c_job *j = c->jobs; j; j = j->next)
-        n++;
-    Reelfarm__JobInfo *infos = calloc(n ? n : 1, sizeof(*infos));
-    Reelfarm__JobInfo **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+    s_list L = {.c = c, .req = req, .limit = req->limit ? req->limit : 1000};
+    rf_error err;
+    int rc = rf_store_job_each(c->store, s_list_row, &L, &err);
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     Reelfarm__JobList list = REELFARM__JOB_LIST__INIT;
-    if (!infos || !ptrs) {
-        free(infos);
-        free(ptrs);
-        c_reply_error(c, c->asock, msg, RF_ENOMEM, "coordinator out of memory");
-        return;
+    L.ptrs = calloc(L.n ? L.n : 1, sizeof(*L.ptrs));
+    if (rc || L.oom || !L.ptrs) {
+        c_reply_error(c, c->asock, msg, rc ? rc : RF_ENOMEM,
+                      rc ? "cannot read the jobs from the store" : "coordinator out of memory");
+    } else {
+        for (size_t i = 0; i < L.n; i++)
+            L.ptrs[i] = &L.infos[i];
+        list.jobs = L.ptrs;
+        list.n_jobs = L.n;
+        env.kind_case = REELFARM__ENVELOPE__KIND_JOB_LIST;
+        env.job_list = &list;
+        s_reply(c, msg, &env);
     }
-    for (c_job *j = c->jobs; j && list.n_jobs < limit; j = j->next) {
-        int want = req->n_states == 0;
-        for (size_t i = 0; i < req->n_states; i++)
-            want |= (int)req->states[i] == j->row.state;
-        if (!want)
-            continue;
-        c_job_fill_info(j, &infos[list.n_jobs], 0);
-        ptrs[list.n_jobs] = &infos[list.n_jobs];
-        list.n_jobs++;
-    }
-    list.jobs = ptrs;
-    env.kind_case = REELFARM__ENVELOPE__KIND_JOB_LIST;
-    env.job_list = &list;
-    s_reply(c, msg, &env);
-    for (size_t i = 0; i < list.n_jobs; i++)
-        c_job_free_info(&infos[i]);
-    free(infos);
-    free(ptrs);
+    for (size_t i = 0; i < L.n; i++)
+        c_job_free_info(&L.infos[i]);
+    for (size_t i = 0; i < L.nrows; i++)
+        rf_store_job_clear(&L.rows[i]);
+    free(L.infos);
+    free(L.rows);
+    free(L.ptrs);
 }
 
 static void s_worker_list(rf_coord *c, rf_wire_msg *msg)
@@ -246,8 +350,8 @@ static int s_log_cb(void *ctx, uint64_t seq, int64_t t, const char *level, const
 static void s_logs_req(rf_coord *c, rf_wire_msg *msg)
 {
     const Reelfarm__LogsRequest *req = msg->env->logs_request;
-    c_job *job = s_job_or_error(c, msg, req->job_id);
-    if (!job)
+    int state = 0;
+    if (!s_job_exists(c, msg, req->job_id, &state))
         return;
     s_logs L = {0};
     L.cap = req->limit && req->limit < 10000 ? req->limit : 10000;
@@ -256,7 +360,7 @@ static void s_logs_req(rf_coord *c, rf_wire_msg *msg)
     L.texts = calloc(2 * L.cap, sizeof(char *));
     rf_error err;
     if (!L.lines || !L.ptrs || !L.texts ||
-        rf_store_event_each(c->store, job->row.id, (int64_t)req->since_ms, (int)L.cap, s_log_cb, &L,
+        rf_store_event_each(c->store, req->job_id, (int64_t)req->since_ms, (int)L.cap, s_log_cb, &L,
                             &err)) {
         c_reply_error(c, c->asock, msg, RF_EIO, "cannot read the job's log");
     } else {
@@ -278,12 +382,13 @@ static void s_logs_req(rf_coord *c, rf_wire_msg *msg)
 static void s_watch(rf_coord *c, rf_wire_msg *msg)
 {
     const char *id = msg->env->watch->job_id ? msg->env->watch->job_id : "";
-    c_job *job = NULL;
-    if (id[0] && !(job = s_job_or_error(c, msg, id)))
+    c_job *job = NULL, *gone = NULL;
+    if (id[0] && !(job = s_job_or_error(c, msg, id, 0, &gone)))
         return;
     c_watch *w = calloc(1, sizeof(*w));
     if (!w) {
         c_reply_error(c, c->asock, msg, RF_ENOMEM, "coordinator out of memory");
+        c_job_free(gone);
         return;
     }
     memcpy(w->peer, msg->peer, msg->peer_len);
@@ -292,10 +397,12 @@ static void s_watch(rf_coord *c, rf_wire_msg *msg)
     snprintf(w->job_id, sizeof(w->job_id), "%s", id);
     w->next = c->watches;
     c->watches = w;
-    if (job) /* the current state first, so a watcher never misses the start */
+    if (job) /* the current state first, so a watcher never misses the start (a finished
+              * job's watch ends with it) */
         c_job_notify(c, job, REELFARM__EVENT_KIND__EVENT_JOB_STATE);
     else
         s_ok(c, msg, "watching every job");
+    c_job_free(gone);
 }
 
 static void s_unwatch(rf_coord *c, rf_wire_msg *msg)
@@ -327,10 +434,11 @@ void c_api_message(rf_coord *c, rf_wire_msg *msg)
     case REELFARM__ENVELOPE__KIND_WATCH: s_watch(c, msg); break;
     case REELFARM__ENVELOPE__KIND_UNWATCH: s_unwatch(c, msg); break;
     case REELFARM__ENVELOPE__KIND_CANCEL: {
-        c_job *job = s_job_or_error(c, msg, msg->env->cancel->job_id);
-        if (!job)
+        int state = 0;
+        if (!s_job_exists(c, msg, msg->env->cancel->job_id, &state))
             break;
-        if (c_job_terminal(job)) {
+        c_job *job = c_job_find(c, msg->env->cancel->job_id);
+        if (!job || c_job_terminal(job)) { /* out of memory: finished */
             c_reply_error(c, c->asock, msg, RF_EINVAL, "the job has already finished");
             break;
         }
@@ -339,9 +447,18 @@ void c_api_message(rf_coord *c, rf_wire_msg *msg)
         break;
     }
     case REELFARM__ENVELOPE__KIND_RETRY: {
-        c_job *job = s_job_or_error(c, msg, msg->env->retry->job_id);
+        c_job *gone = NULL, *job = s_job_or_error(c, msg, msg->env->retry->job_id, 1, &gone);
         if (!job)
             break;
+        if (gone && gone->row.state != REELFARM__JOB_STATE__JOB_FAILED &&
+            gone->row.state != REELFARM__JOB_STATE__JOB_CANCELED) {
+            c_reply_error(c, c->asock, msg, RF_EINVAL,
+                          "the job is not failed or canceled; only those can be retried");
+            c_job_free(gone);
+            break;
+        }
+        if (gone) /* back in memory to run again */
+            c_job_adopt_gone(c, gone);
         if (c_job_retry(c, job, &err))
             c_reply_error(c, c->asock, msg, err.code, err.msg);
         else

@@ -362,7 +362,8 @@ int rf_coord_run(rf_coord *c, rf_error *err)
         } else if (c->paused) {
             c->dirty = 0;
         }
-        c_commit(c);
+        if (c_commit(c) == 0 && !c->need_reload)
+            c_jobs_evict(c); /* finished jobs' final states are durable: they leave memory */
         c->unacked = 0;
         s_reload_if_needed(c);
     }

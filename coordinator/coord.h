@@ -223,7 +223,12 @@ struct rf_coord {
     c_worker **wfree;
     int nwfree, capwfree;
     int64_t next_live_ms; /* next liveness check of every worker */
+    /* the jobs in memory: every unfinished one, and finished ones until the end of the turn
+     * that committed their final state (c_jobs_evict); the rest are rows in the store,
+     * counted by state in jobs_gone */
     c_job *jobs, *jobs_tail;
+    int64_t jobs_gone[6];
+    int evict_pending; /* a job finished this turn */
     /* jobs.c: the jobs by id (open addressing, jcap slots, a power of two at least twice
      * njobs) */
     c_job **jmap;
@@ -271,6 +276,10 @@ void c_ops_bytes(rf_coord *c, const rf_wire_msg *msg, int sent);
  * (a full sampler state) or "result" (a finished chunk's latent); its
  * size is the sum of the blobs' lengths. */
 void c_ops_state_bytes(rf_coord *c, const char *part, const rf_wire_blob *blobs, size_t n);
+/* Jobs are about to leave memory: the work counters take in what they did since the last
+ * tick; then c_ops_job_left for each (its part leaves the sums the counters grow from). */
+void c_ops_jobs_leaving(rf_coord *c);
+void c_ops_job_left(rf_coord *c, const c_job *j);
 /* limits.max_jobs and limits.max_frames for a parsed spec at submit; RF_EINVAL says which. */
 int c_ops_admit(rf_coord *c, const rf_job_spec *spec, rf_error *err);
 
@@ -357,6 +366,21 @@ int c_jobs_reload(rf_coord *c, rf_error *err);
 /* The store works again: leases restart, held-back fusions run, refused results requeue. */
 void c_jobs_resume(rf_coord *c, int64_t now);
 void c_job_free(c_job *job);
+/* Lets the finished jobs go from memory (call after a successful commit: their final
+ * state is in the store, which answers for them from then on: c_job_load_gone). */
+void c_jobs_evict(rf_coord *c);
+/* A finished job that left memory, built again from the store (its tasks and chunks as
+ * stored, and its fused rounds when rounds; not linked into the jobs, nothing resumed) to
+ * answer about it or retry it.
+ * Caller frees (c_job_free) or links it (c_job_adopt_gone). NULL + err: RF_ENOTFOUND when
+ * the store has no such job, RF_EINVAL when it is not finished, else why it cannot be
+ * rebuilt (e.g. its model folder went away). */
+c_job *c_job_load_gone(rf_coord *c, const char *id, int rounds, rf_error *err);
+/* Puts a job from c_job_load_gone back among the jobs in memory (before a retry). */
+void c_job_adopt_gone(rf_coord *c, c_job *job);
+/* Fills info from a stored job row alone (a finished job out of memory whose spec
+ * cannot be rebuilt, and job lists); free with c_job_free_info. */
+void c_job_row_info(const rf_store_job *row, Reelfarm__JobInfo *info);
 /* Frees the jobs' id index (at the end, with the jobs). */
 void c_jobs_index_free(rf_coord *c);
 /* Hands the orphaned attempts of w's name to w when it still holds their chunks

@@ -124,9 +124,19 @@ int c_task_put(rf_coord *c, c_task *t)
     return 0;
 }
 
+/* The job's progress into its row (what the row answers once the job left memory). */
+static void s_row_progress(c_job *job)
+{
+    job->row.steps_done = (int64_t)c_job_steps_done(job);
+    job->row.steps_total = (int64_t)c_job_steps_total(job);
+    job->row.segments_done = job->done_segments;
+    job->row.segments_total = job->plan->segment_count;
+}
+
 static int s_job_put(rf_coord *c, c_job *job)
 {
     rf_error err;
+    s_row_progress(job);
     if (rf_store_begin(c->store, &err) || rf_store_job_put(c->store, &job->row, &err)) {
         rf_log_kv(RF_LOG_ERROR, "store", "cannot write a job", "job=%s error=\"%s\"", job->row.id,
                   err.msg);
@@ -429,6 +439,8 @@ void c_job_free(c_job *j)
     free(j);
 }
 
+static void s_index_rebuild(rf_coord *c);
+
 /* Appends job to the jobs (submission order) and the index. */
 static void s_job_link(rf_coord *c, c_job *job)
 {
@@ -444,7 +456,51 @@ static void s_job_link(rf_coord *c, c_job *job)
         s_index_put(c, job);
         return;
     }
-    /* grow the index: rebuild it over the list (without memory: no index, lookups scan) */
+    s_index_rebuild(c);
+}
+
+void c_job_adopt_gone(rf_coord *c, c_job *job)
+{
+    if (job->row.state >= 0 && job->row.state < 6 && c->jobs_gone[job->row.state] > 0)
+        c->jobs_gone[job->row.state]--;
+    s_job_link(c, job);
+}
+
+void c_jobs_evict(rf_coord *c)
+{
+    if (!c->evict_pending)
+        return;
+    c->evict_pending = 0;
+    int gone = 0;
+    for (c_job *j = c->jobs; j && !gone; j = j->next)
+        gone = c_job_terminal(j);
+    if (!gone)
+        return;
+    c_ops_jobs_leaving(c);
+    c_job **p = &c->jobs;
+    c->jobs_tail = NULL;
+    while (*p) {
+        c_job *j = *p;
+        if (!c_job_terminal(j)) {
+            c->jobs_tail = j;
+            p = &j->next;
+            continue;
+        }
+        *p = j->next;
+        c_job_unqueue(c, j);
+        c_ops_job_left(c, j);
+        if (j->row.state >= 0 && j->row.state < 6)
+            c->jobs_gone[j->row.state]++;
+        c->njobs--;
+        c_job_free(j);
+    }
+    s_index_rebuild(c);
+    c_leases_rebuild(c); /* the heap may point into the tasks that went */
+}
+
+/* (Re)builds the id index over the jobs (without memory: no index, lookups scan). */
+static void s_index_rebuild(rf_coord *c)
+{
     size_t cap = 64;
     while (cap < 2 * (size_t)c->njobs)
         cap *= 2;
@@ -547,6 +603,7 @@ int c_job_submit(rf_coord *c, const Reelfarm__Submit *req, rf_spec_diags *diags,
     }
     for (int i = 0; i < job->plan->chunk_count; i++)
         snprintf(job->chunks[i].row.job_id, sizeof(job->chunks[i].row.job_id), "%s", job->row.id);
+    s_row_progress(job);
     rc = rf_store_job_put(c->store, &job->row, err);
     for (int i = 0; !rc && i < job->ntasks; i++) {
         c_task *t = &job->tasks[i];
@@ -585,6 +642,7 @@ typedef struct s_load {
     int rc;
     int reload; /* 1: after a refused commit (workers are connected), 0: at start */
     c_job *job;
+    struct s_backfill *backfill;
 } s_load;
 
 static c_worker *s_live(rf_coord *c, const char *id, const char *name)
@@ -654,13 +712,17 @@ static int s_chunk_row(void *ctx, const rf_store_chunk *row)
     return 0;
 }
 
-static int s_job_row(void *ctx, const rf_store_job *row)
+/* Builds the in-memory job of a stored row, with its tasks and chunks as stored (and its
+ * fused rounds when rounds): *out is the job even on failure (NULL only without memory).
+ * L->job is set to it (s_task_row and s_chunk_row fill it). */
+static int s_job_from_row(s_load *L, const rf_store_job *row, int rounds, c_job **out,
+                          rf_error *err)
 {
-    s_load *L = ctx;
     rf_coord *c = L->c;
     c_job *job = calloc(1, sizeof(*job));
+    *out = job;
     if (!job)
-        return (L->rc = rf_error_set(L->err, RF_ENOMEM, "out of memory loading jobs"));
+        return rf_error_set(err, RF_ENOMEM, "out of memory loading jobs");
     job->row = *row;
     job->row.name = row->name ? strdup(row->name) : NULL;
     job->row.spec = row->spec ? strdup(row->spec) : NULL;
@@ -668,44 +730,120 @@ static int s_job_row(void *ctx, const rf_store_job *row)
     job->row.model = row->model ? strdup(row->model) : NULL;
     job->row.output_path = row->output_path ? strdup(row->output_path) : NULL;
     job->row.error = row->error ? strdup(row->error) : NULL;
-    rf_error err;
     job->spec = rf_spec_parse(job->row.spec ? job->row.spec : "",
-                              job->row.spec ? strlen(job->row.spec) : 0, job->row.id, NULL, &err);
-    int rc = job->spec ? 0 : err.code;
+                              job->row.spec ? strlen(job->row.spec) : 0, job->row.id, NULL, err);
+    int rc = job->spec ? 0 : err->code;
     if (!rc)
         rc = rf_spec_resolve_model(job->spec->model, c->cfg.model_dirs, (size_t)c->cfg.n_model_dirs,
-                                   &job->model_dir, &err);
+                                   &job->model_dir, err);
     if (!rc)
-        rc = s_job_build(c, job, &err);
+        rc = s_job_build(c, job, err);
     L->job = job;
     if (!rc)
-        rc = rf_store_task_each(c->store, job->row.id, s_task_row, L, &err);
+        rc = rf_store_task_each(c->store, job->row.id, s_task_row, L, err);
     if (!rc)
-        rc = rf_store_chunk_each(c->store, job->row.id, s_chunk_row, L, &err);
-    if (!rc)
-        rc = c_rounds_restore(c, job, &err);
-    if (rc && c_job_terminal(job)) {
-        c_job_free(job); /* a finished job whose model went away: nothing to resume */
+        rc = rf_store_chunk_each(c->store, job->row.id, s_chunk_row, L, err);
+    if (!rc && rounds)
+        rc = c_rounds_restore(c, job, err);
+    return rc;
+}
+
+static int s_terminal_state(int state)
+{
+    return state == REELFARM__JOB_STATE__JOB_DONE || state == REELFARM__JOB_STATE__JOB_FAILED ||
+           state == REELFARM__JOB_STATE__JOB_CANCELED;
+}
+
+/* A finished job's row without its progress (written before schema 5): the ids whose
+ * row is completed after the load (not while the rows are being read). */
+typedef struct s_backfill {
+    char (*ids)[RF_STORE_ID_MAX];
+    int n, cap;
+} s_backfill;
+
+static int s_job_row(void *ctx, const rf_store_job *row)
+{
+    s_load *L = ctx;
+    rf_coord *c = L->c;
+    if (s_terminal_state(row->state)) {
+        /* finished: its row answers for it (c_job_load_gone); it stays out of memory */
+        c->jobs_gone[row->state]++;
+        s_backfill *bf = L->backfill;
+        if (row->steps_total < 0 && bf) {
+            if (bf->n == bf->cap) {
+                int cap = bf->cap ? bf->cap * 2 : 64;
+                void *p = realloc(bf->ids, (size_t)cap * sizeof(*bf->ids));
+                if (!p)
+                    return 0;
+                bf->ids = p;
+                bf->cap = cap;
+            }
+            snprintf(bf->ids[bf->n++], RF_STORE_ID_MAX, "%s", row->id);
+        }
         return 0;
     }
+    rf_error err;
+    c_job *job = NULL;
+    int rc = s_job_from_row(L, row, 1, &job, &err);
+    if (!job)
+        return (L->rc = rf_error_set(L->err, RF_ENOMEM, "out of memory loading jobs"));
     s_job_link(c, job);
     if (rc) {
         c_job_fail(c, job, err.msg);
         return 0;
     }
-    if (!c_job_terminal(job) && !L->reload)
+    if (!L->reload)
         c_job_event(c, job, "info", "resumed after a coordinator restart");
     c_inputs_start(c, job);
     return 0;
 }
 
+/* Loads every unfinished job (finished ones are only counted), then completes the rows
+ * of finished jobs stored without their progress. */
+static int s_load_all(rf_coord *c, int reload, rf_error *err)
+{
+    s_backfill bf = {0};
+    s_load L = {c, err, 0, reload, NULL, &bf};
+    memset(c->jobs_gone, 0, sizeof(c->jobs_gone));
+    int rc = rf_store_job_each(c->store, s_job_row, &L, err);
+    if (!rc)
+        rc = L.rc;
+    for (int i = 0; !rc && i < bf.n; i++) {
+        rf_error e2;
+        c_job *job = c_job_load_gone(c, bf.ids[i], 0, &e2);
+        if (!job)
+            continue; /* its model went away: it is listed without its progress */
+        s_job_put(c, job);
+        c_job_free(job);
+    }
+    free(bf.ids);
+    return rc;
+}
+
+c_job *c_job_load_gone(rf_coord *c, const char *id, int rounds, rf_error *err)
+{
+    rf_store_job row;
+    int rc = rf_store_job_get(c->store, id, &row, err);
+    if (rc)
+        return NULL;
+    c_job *job = NULL;
+    s_load L = {c, err, 0, 1, NULL, NULL};
+    if (!s_terminal_state(row.state))
+        rc = rf_error_set(err, RF_EINVAL, "job %s is not finished", id);
+    else
+        rc = s_job_from_row(&L, &row, rounds, &job, err);
+    rf_store_job_clear(&row);
+    if (rc) {
+        c_job_free(job);
+        return NULL;
+    }
+    return job;
+}
+
 int c_jobs_load(rf_coord *c, rf_error *err)
 {
-    s_load L = {c, err, 0, 0, NULL};
-    int rc = rf_store_job_each(c->store, s_job_row, &L, err);
-    if (rc || L.rc)
-        return rc ? rc : L.rc;
-    return c_commit(c);
+    int rc = s_load_all(c, 0, err);
+    return rc ? rc : c_commit(c);
 }
 
 int c_jobs_reload(rf_coord *c, rf_error *err)
@@ -719,10 +857,7 @@ int c_jobs_reload(rf_coord *c, rf_error *err)
     c->orphans = 0;
     for (c_worker *w = c->workers; w; w = w->next)
         w->running = 0;
-    s_load L = {c, err, 0, 1, NULL};
-    int rc = rf_store_job_each(c->store, s_job_row, &L, err);
-    if (!rc)
-        rc = L.rc;
+    int rc = s_load_all(c, 1, err);
     for (c_job *o = old; o; o = o->next) {
         c_job *n = c_job_find(c, o->row.id);
         if (!n || c_job_terminal(n) || !o->plan || n->plan->chunk_count != o->plan->chunk_count)
@@ -861,6 +996,7 @@ double c_job_rate(const c_job *job, double *eta_seconds)
 
 static void s_finish(rf_coord *c, c_job *job, int state)
 {
+    c->evict_pending = 1; /* it leaves memory once this state is committed */
     job->row.state = state;
     job->row.finished_ms = c_now_ms();
     for (int i = 0; i < job->ntasks; i++) {
@@ -1042,6 +1178,47 @@ void c_job_fill_info(const c_job *job, Reelfarm__JobInfo *info, int detail)
         si->frames = s_range(pl->segments[s].start, pl->segments[s].end);
         si->state = job->tasks[first_decode + s].row.state;
         si->worker = (char *)job->tasks[first_decode + s].row.worker;
+    }
+}
+
+void c_job_row_info(const rf_store_job *row, Reelfarm__JobInfo *info)
+{
+    reelfarm__job_info__init(info);
+    info->job_id = (char *)row->id;
+    info->name = row->name ? row->name : "";
+    info->state = row->state;
+    info->priority = row->priority;
+    info->model = row->model ? row->model : "";
+    info->model_hash = (char *)row->model_hash;
+    info->output_path = row->output_path ? row->output_path : "";
+    info->submitted_ms = (uint64_t)row->submitted_ms;
+    info->started_ms = (uint64_t)row->started_ms;
+    info->finished_ms = (uint64_t)row->finished_ms;
+    rf_error err;
+    rf_job_spec *sp = rf_spec_parse(row->spec ? row->spec : "", row->spec ? strlen(row->spec) : 0,
+                                    row->id, NULL, &err);
+    if (sp) {
+        info->mode = sp->mode == RF_MODE_LOCKSTEP ? REELFARM__MODE__MODE_LOCKSTEP
+                                                  : REELFARM__MODE__MODE_INDEPENDENT;
+        info->steps = (uint32_t)sp->steps;
+        info->width = (uint32_t)sp->width;
+        info->height = (uint32_t)sp->height;
+        info->fps = (uint32_t)sp->fps;
+        rf_spec_free(&sp);
+    }
+    if (row->steps_total >= 0) {
+        info->chunk_steps_done = (uint64_t)row->steps_done;
+        info->chunk_steps_total = (uint64_t)row->steps_total;
+        info->segments_done = (uint32_t)row->segments_done;
+        info->segments_total = (uint32_t)row->segments_total;
+    }
+    info->eta_seconds = row->state == REELFARM__JOB_STATE__JOB_DONE ? 0 : -1;
+    if (row->error && row->error[0]) {
+        info->errors = malloc(sizeof(char *));
+        if (info->errors) {
+            info->errors[0] = row->error;
+            info->n_errors = 1;
+        }
     }
 }
 

@@ -54,7 +54,7 @@ struct rf_metrics {
     char reason[512];
     /* the reelfarm families (NULL in a bare registry) */
     rf_metric *tasks, *task_seconds, *leases, *steps, *frames, *bytes, *round, *jobs, *queue,
-        *workers, *handshakes, *healthy_g, *state_bytes, *states;
+        *workers, *handshakes, *healthy_g, *state_bytes, *states, *resident;
 };
 
 /* ---- names and numbers ------------------------------------------------------------- */
@@ -491,7 +491,13 @@ rf_metrics *rf_metrics_new(rf_error *err)
                                                     "reelfarm_chunk_state_bytes_total).",
                                                     part, 1, err)
                                : NULL;
-    if (!m->states) {
+    m->resident = m->states ? rf_metrics_gauge(m, "reelfarm_jobs_resident",
+                                               "Jobs held in the coordinator's memory (the "
+                                               "unfinished ones; finished jobs are answered "
+                                               "from the store).",
+                                               NULL, 0, err)
+                            : NULL;
+    if (!m->resident) {
         rf_metrics_destroy(&m);
         return NULL;
     }
@@ -557,6 +563,13 @@ void rf_metrics_jobs(rf_metrics *m, const char *state, int64_t n)
     if (!m)
         return;
     rf_metric_set(m->jobs, &state, (double)n);
+}
+
+void rf_metrics_jobs_resident(rf_metrics *m, int64_t n)
+{
+    if (!m)
+        return;
+    rf_metric_set(m->resident, NULL, (double)n);
 }
 
 void rf_metrics_queue(rf_metrics *m, const char *kind, int64_t n)

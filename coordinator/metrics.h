@@ -70,6 +70,9 @@ void rf_metrics_state(rf_metrics *m, const char *part, uint64_t bytes);
 void rf_metrics_round(rf_metrics *m, double seconds);
 /* reelfarm_jobs{state} = n ("queued", "running", "done", "failed", "canceled"). */
 void rf_metrics_jobs(rf_metrics *m, const char *state, int64_t n);
+/* reelfarm_jobs_resident = n (jobs held in the coordinator's memory: the unfinished ones;
+ * a finished job leaves it, so this returns to the unfinished count after a burst). */
+void rf_metrics_jobs_resident(rf_metrics *m, int64_t n);
 /* reelfarm_tasks_queued{kind} = n (tasks waiting for a worker). */
 void rf_metrics_queue(rf_metrics *m, const char *kind, int64_t n);
 /* reelfarm_workers{state} = n ("idle", "busy", "draining"). */

@@ -81,8 +81,11 @@ static void s_gauges(rf_coord *c)
 {
     static const char *const job_states[] = {"unset", "queued", "running",
                                              "done",  "failed", "canceled"};
-    int64_t jobs[6] = {0}, queued[5] = {0};
+    int64_t jobs[6] = {0}, queued[5] = {0}, resident = 0;
+    for (int s = 1; s <= 5; s++)
+        jobs[s] = c->jobs_gone[s]; /* finished, out of memory */
     for (c_job *j = c->jobs; j; j = j->next) {
+        resident++;
         int s = j->row.state;
         if (s >= 1 && s <= 5)
             jobs[s]++;
@@ -95,6 +98,7 @@ static void s_gauges(rf_coord *c)
     }
     for (int s = 1; s <= 5; s++)
         rf_metrics_jobs(c->metrics, job_states[s], jobs[s]);
+    rf_metrics_jobs_resident(c->metrics, resident);
     for (int k = 1; k <= 4; k++)
         rf_metrics_queue(c->metrics, s_kind(k), queued[k]);
     int64_t idle = 0, busy = 0, draining = 0;
@@ -132,16 +136,23 @@ static int64_t s_segment_frames(const c_job *j, int unit)
 /* Steps and frames are counted from the loop's own state: whatever the sum grew by
  * since the last tick was done in between (a replayed chunk's steps count again, as
  * they were computed again). */
+static int64_t s_job_frames(const c_job *j)
+{
+    int64_t frames = 0;
+    for (int i = 0; i < j->ntasks; i++)
+        if (j->tasks[i].row.kind == REELFARM__TASK_KIND__TASK_DECODE &&
+            j->tasks[i].row.state == REELFARM__UNIT_STATE__UNIT_DONE)
+            frames += s_segment_frames(j, j->tasks[i].row.unit);
+    return frames;
+}
+
 static void s_work_counters(rf_coord *c)
 {
     uint64_t steps = 0;
     int64_t frames = 0;
     for (c_job *j = c->jobs; j; j = j->next) {
         steps += c_job_steps_done(j);
-        for (int i = 0; i < j->ntasks; i++)
-            if (j->tasks[i].row.kind == REELFARM__TASK_KIND__TASK_DECODE &&
-                j->tasks[i].row.state == REELFARM__UNIT_STATE__UNIT_DONE)
-                frames += s_segment_frames(j, j->tasks[i].row.unit);
+        frames += s_job_frames(j);
     }
     if (steps > c->ops_steps)
         rf_metrics_steps(c->metrics, steps - c->ops_steps);
@@ -149,6 +160,19 @@ static void s_work_counters(rf_coord *c)
         rf_metrics_frames(c->metrics, (uint64_t)(frames - c->ops_frames));
     c->ops_steps = steps;
     c->ops_frames = frames;
+}
+
+void c_ops_jobs_leaving(rf_coord *c)
+{
+    s_work_counters(c);
+}
+
+void c_ops_job_left(rf_coord *c, const c_job *j)
+{
+    uint64_t steps = c_job_steps_done(j);
+    int64_t frames = s_job_frames(j);
+    c->ops_steps = c->ops_steps > steps ? c->ops_steps - steps : 0;
+    c->ops_frames = c->ops_frames > frames ? c->ops_frames - frames : 0;
 }
 
 void c_ops_task_end(rf_coord *c, const c_task *t, const char *outcome, double seconds)

@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 #define STMT_CACHE     64
 #define COUNTERS       8
 #define PACK_BLOB_MAX  ((size_t)1 << 20)    /* larger blobs get a file of their own */
@@ -93,6 +93,13 @@ static const char *s_schema[] = {
     "ALTER TABLE blobs ADD COLUMN pack INTEGER;"
     "ALTER TABLE blobs ADD COLUMN off INTEGER;"
     "CREATE INDEX blobs_pack ON blobs(pack) WHERE pack IS NOT NULL;",
+    /* version 5: a job's progress as of its row's last write, so a finished job that left
+     * the coordinator's memory is listed without its tasks; jobs by submission order */
+    "ALTER TABLE jobs ADD COLUMN steps_done INTEGER;"
+    "ALTER TABLE jobs ADD COLUMN steps_total INTEGER;"
+    "ALTER TABLE jobs ADD COLUMN segments_done INTEGER;"
+    "ALTER TABLE jobs ADD COLUMN segments_total INTEGER;"
+    "CREATE INDEX jobs_seq ON jobs(seq);",
 };
 
 static int s_db_error(rf_store *self, rf_error *err, const char *what)
@@ -432,13 +439,15 @@ int rf_store_job_put(rf_store *self, const rf_store_job *j, rf_error *err)
 {
     static const char *sql =
         "INSERT INTO jobs(id, seq, name, spec, spec_name, model, model_hash, state, priority,"
-        " output_path, error, submitted_ms, started_ms, finished_ms, rounds_done)"
+        " output_path, error, submitted_ms, started_ms, finished_ms, rounds_done, steps_done,"
+        " steps_total, segments_done, segments_total)"
         " VALUES(?1, COALESCE((SELECT seq FROM jobs WHERE id = ?1),"
         " (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs)), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-        " ?11, ?12, ?13, ?14)"
+        " ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
         " ON CONFLICT(id) DO UPDATE SET name=?2, spec=?3, spec_name=?4, model=?5,"
         " model_hash=?6, state=?7, priority=?8, output_path=?9, error=?10, submitted_ms=?11,"
-        " started_ms=?12, finished_ms=?13, rounds_done=?14";
+        " started_ms=?12, finished_ms=?13, rounds_done=?14, steps_done=?15, steps_total=?16,"
+        " segments_done=?17, segments_total=?18";
     sqlite3_stmt *st = s_stmt(self, sql, err);
     if (!st)
         return err ? (int)err->code : RF_EIO;
@@ -456,12 +465,19 @@ int rf_store_job_put(rf_store *self, const rf_store_job *j, rf_error *err)
     sqlite3_bind_int64(st, 12, j->started_ms);
     sqlite3_bind_int64(st, 13, j->finished_ms);
     sqlite3_bind_int(st, 14, j->rounds_done);
+    if (j->steps_total >= 0) {
+        sqlite3_bind_int64(st, 15, j->steps_done);
+        sqlite3_bind_int64(st, 16, j->steps_total);
+        sqlite3_bind_int(st, 17, j->segments_done);
+        sqlite3_bind_int(st, 18, j->segments_total);
+    } /* else NULL: unknown */
     return s_step_done(self, st, err, "writing a job");
 }
 
 #define JOB_COLS                                                                         \
     "id, name, spec, spec_name, model, model_hash, state, priority, output_path, error," \
-    " submitted_ms, started_ms, finished_ms, rounds_done"
+    " submitted_ms, started_ms, finished_ms, rounds_done, steps_done, steps_total,"      \
+    " segments_done, segments_total"
 
 static void s_job_row(sqlite3_stmt *st, rf_store_job *j)
 {
@@ -480,6 +496,11 @@ static void s_job_row(sqlite3_stmt *st, rf_store_job *j)
     j->started_ms = sqlite3_column_int64(st, 11);
     j->finished_ms = sqlite3_column_int64(st, 12);
     j->rounds_done = sqlite3_column_int(st, 13);
+    int known = sqlite3_column_type(st, 15) != SQLITE_NULL;
+    j->steps_done = known ? sqlite3_column_int64(st, 14) : -1;
+    j->steps_total = known ? sqlite3_column_int64(st, 15) : -1;
+    j->segments_done = known ? sqlite3_column_int(st, 16) : -1;
+    j->segments_total = known ? sqlite3_column_int(st, 17) : -1;
 }
 
 int rf_store_job_get(rf_store *self, const char *id, rf_store_job *out, rf_error *err)

@@ -49,6 +49,10 @@ typedef struct rf_store_job {
     int priority;
     int64_t submitted_ms, started_ms, finished_ms;
     int rounds_done; /* lockstep rounds fused and committed */
+    /* progress when the row was last written (the answer about a finished job that left
+     * the coordinator's memory); -1: unknown (a row written before schema 5) */
+    int64_t steps_done, steps_total;
+    int segments_done, segments_total;
 } rf_store_job;
 
 void rf_store_job_clear(rf_store_job *job);

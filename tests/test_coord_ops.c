@@ -508,6 +508,149 @@ RF_TEST(finished_jobs_blobs_are_collected_after_retention)
     RF_CHECK_MSG(left >= 0 && left <= 3, "%d blob files left in %s", left, blobs);
 }
 
+/* The value of reelfarm_jobs_resident once it equals want while reelfarm_jobs{state="done"}
+ * equals done (gauges refresh once a second); the last value seen otherwise. */
+static double s_resident_becomes(const char *url, double want, double done)
+{
+    double v = -1, d = -1;
+    for (int i = 0; i < 60 && (v != want || d != done); i++) {
+        char *body = NULL;
+        if (s_get(url, &body) == 200) {
+            v = s_sample(body, "reelfarm_jobs_resident ");
+            d = s_sample(body, "reelfarm_jobs{state=\"done\"} ");
+        }
+        free(body);
+        if (v != want || d != done)
+            s_sleep_ms(100);
+    }
+    return d == done ? v : -1;
+}
+
+RF_TEST(finished_jobs_leave_memory_and_are_answered_from_the_store)
+{
+    enum { NJOBS = 8 };
+    int pm = s_free_port();
+    char extra[64], url[128];
+    snprintf(extra, sizeof(extra), "--metrics 127.0.0.1:%d", pm);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", pm);
+    static rf_farm f;
+    RF_CHECK_MSG(s_farm_start(&f, "evict", extra) == 0, "coordinator did not start (%s)", f.log);
+    RF_CHECK_MSG(s_resident_becomes(url, 0, 0) == 0, "jobs in memory before any was submitted");
+    rf_fake_worker_opts o;
+    memset(&o, 0, sizeof(o));
+    o.endpoint = f.wep;
+    o.name = "ew";
+    o.model_hash = f.model_hash;
+    pid_t pid = s_worker(&o);
+    RF_CHECK(pid > 0);
+    char jobs[NJOBS][64], errs[1024], spec[512];
+    for (int i = 0; i < NJOBS; i++) {
+        snprintf(spec, sizeof(spec),
+                 "name: small-%d\nmodel: fake\nwidth: 32\nheight: 32\nseed: %d\nsteps: 2\n"
+                 "mode: independent\nshots:\n  - prompt: variant %d\n    frames: 17\n"
+                 "output:\n  path: small-%d.mp4\n",
+                 i, i + 1, i, i);
+        RF_CHECK_MSG(rf_farm_submit(&f, spec, jobs[i], sizeof(jobs[i]), errs, sizeof(errs)) == 0,
+                     "%s", errs);
+    }
+    for (int i = 0; i < NJOBS; i++) {
+        int st = rf_farm_wait(&f, jobs[i], 60000);
+        RF_CHECK_MSG(st == REELFARM__JOB_STATE__JOB_DONE, "%s ended in state %d (log %s)", jobs[i],
+                     st, f.log);
+    }
+    /* every job finished: the coordinator holds none of them any more (and counts them) */
+    double left = s_resident_becomes(url, 0, NJOBS);
+    RF_CHECK_MSG(left == 0,
+                 "%.0f jobs still in memory after all finished, or not %d counted "
+                 "done (log %s)",
+                 left, NJOBS, f.log);
+
+    /* JobStatus on the oldest: what it said when it finished, from the store */
+    rf_wire_msg rep = {0};
+    RF_CHECK_EQ_INT(rf_farm_job_info(&f, jobs[0], &rep, 5000), 0);
+    const Reelfarm__JobInfo *ji = rep.env->job_info;
+    RF_CHECK_EQ_STR(ji->job_id, jobs[0]);
+    RF_CHECK_EQ_STR(ji->name, "small-0");
+    RF_CHECK_EQ_INT(ji->state, REELFARM__JOB_STATE__JOB_DONE);
+    RF_CHECK_EQ_INT(ji->steps, 2);
+    RF_CHECK(ji->chunk_steps_total > 0);
+    RF_CHECK_EQ_INT((int)ji->chunk_steps_done, (int)ji->chunk_steps_total);
+    RF_CHECK(ji->segments_total > 0);
+    RF_CHECK_EQ_INT((int)ji->segments_done, (int)ji->segments_total);
+    RF_CHECK_CONTAINS(ji->output_path, "small-0.mp4");
+    RF_CHECK(ji->n_timelines == 1 && ji->timelines[0]->n_chunks > 0);
+    for (size_t k = 0; k < ji->timelines[0]->n_chunks; k++)
+        RF_CHECK_EQ_INT(ji->timelines[0]->chunks[k]->state, REELFARM__UNIT_STATE__UNIT_DONE);
+    for (size_t k = 0; k < ji->n_segments; k++)
+        RF_CHECK_EQ_INT(ji->segments[k]->state, REELFARM__UNIT_STATE__UNIT_DONE);
+    rf_wire_msg_release(&rep);
+
+    /* its log, the job list, and cancel/retry refusals still answer */
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    Reelfarm__LogsRequest lr = REELFARM__LOGS_REQUEST__INIT;
+    lr.job_id = jobs[0];
+    env.kind_case = REELFARM__ENVELOPE__KIND_LOGS_REQUEST;
+    env.logs_request = &lr;
+    RF_CHECK_EQ_INT(rf_farm_call(&f, &env, &rep, 5000), 0);
+    RF_CHECK_EQ_INT(rep.env->kind_case, REELFARM__ENVELOPE__KIND_LOGS_REPLY);
+    int wrote = 0;
+    for (size_t k = 0; k < rep.env->logs_reply->n_lines; k++)
+        wrote |= strstr(rep.env->logs_reply->lines[k]->text, "done: wrote") != NULL;
+    RF_CHECK_MSG(wrote, "the finished job's log has no 'done: wrote' line");
+    rf_wire_msg_release(&rep);
+
+    Reelfarm__Envelope le = REELFARM__ENVELOPE__INIT;
+    Reelfarm__JobListRequest jl = REELFARM__JOB_LIST_REQUEST__INIT;
+    le.kind_case = REELFARM__ENVELOPE__KIND_JOB_LIST_REQUEST;
+    le.job_list_request = &jl;
+    RF_CHECK_EQ_INT(rf_farm_call(&f, &le, &rep, 5000), 0);
+    RF_CHECK_EQ_INT(rep.env->kind_case, REELFARM__ENVELOPE__KIND_JOB_LIST);
+    RF_CHECK_EQ_INT((int)rep.env->job_list->n_jobs, NJOBS);
+    for (size_t k = 0; k < rep.env->job_list->n_jobs; k++) {
+        const Reelfarm__JobInfo *in = rep.env->job_list->jobs[k];
+        RF_CHECK_EQ_STR(in->job_id, jobs[k]); /* submission order */
+        RF_CHECK_EQ_INT(in->state, REELFARM__JOB_STATE__JOB_DONE);
+        RF_CHECK(in->chunk_steps_total > 0 && in->chunk_steps_done == in->chunk_steps_total);
+    }
+    rf_wire_msg_release(&rep);
+
+    Reelfarm__Envelope ce = REELFARM__ENVELOPE__INIT;
+    Reelfarm__Cancel cr = REELFARM__CANCEL__INIT;
+    cr.job_id = jobs[1];
+    ce.kind_case = REELFARM__ENVELOPE__KIND_CANCEL;
+    ce.cancel = &cr;
+    RF_CHECK_EQ_INT(rf_farm_call(&f, &ce, &rep, 5000), 0);
+    RF_CHECK_EQ_INT(rep.env->kind_case, REELFARM__ENVELOPE__KIND_ERROR);
+    RF_CHECK_CONTAINS(rep.env->error->message, "already finished");
+    rf_wire_msg_release(&rep);
+    Reelfarm__Envelope re = REELFARM__ENVELOPE__INIT;
+    Reelfarm__Retry rr = REELFARM__RETRY__INIT;
+    rr.job_id = jobs[1];
+    re.kind_case = REELFARM__ENVELOPE__KIND_RETRY;
+    re.retry = &rr;
+    RF_CHECK_EQ_INT(rf_farm_call(&f, &re, &rep, 5000), 0);
+    RF_CHECK_EQ_INT(rep.env->kind_case, REELFARM__ENVELOPE__KIND_ERROR);
+    rf_wire_msg_release(&rep);
+    /* a job nobody submitted is still unknown */
+    RF_CHECK(rf_farm_job_info(&f, "job-999", &rep, 5000) != 0);
+    /* nothing of this brought a job back into memory */
+    RF_CHECK_EQ_INT((int)s_resident_becomes(url, 0, NJOBS), 0);
+    s_worker_end(pid);
+    RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
+
+    /* restarted on the same state: finished jobs are counted, not loaded, and still answer */
+    pm = s_free_port();
+    snprintf(extra, sizeof(extra), "--metrics 127.0.0.1:%d", pm);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", pm);
+    RF_CHECK_MSG(s_farm_start(&f, "evict", extra) == 0, "coordinator did not restart (%s)", f.log);
+    RF_CHECK_EQ_INT((int)s_resident_becomes(url, 0, NJOBS), 0);
+    RF_CHECK_EQ_INT(rf_farm_job_info(&f, jobs[NJOBS - 1], &rep, 5000), 0);
+    RF_CHECK_EQ_INT(rep.env->job_info->state, REELFARM__JOB_STATE__JOB_DONE);
+    RF_CHECK_EQ_STR(rep.env->job_info->name, "small-7");
+    rf_wire_msg_release(&rep);
+    RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
+}
+
 RF_TEST(submit_limits_from_the_config)
 {
     static rf_farm f;
