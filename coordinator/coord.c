@@ -37,13 +37,16 @@ int c_commit(rf_coord *c)
         rf_crash_point("before-commit");
     if (c->need_reload) { /* this turn already lost a commit: nothing more becomes durable */
         rf_store_rollback(c->store);
+        c_results_refused(c);
         return RF_EIO;
     }
     if (rf_store_commit(c->store, &err) == 0) {
         c->unacked |= open;
+        c_results_durable(c);
         return 0;
     }
     rf_store_rollback(c->store);
+    c_results_refused(c);
     if (!c->paused)
         rf_log_kv(RF_LOG_ERROR, "store", "commit failed; dispatch paused", "error=\"%s\"", err.msg);
     c->paused = 1;
@@ -131,6 +134,7 @@ void c_store_failed(rf_coord *c, const rf_error *err)
         rf_log_kv(RF_LOG_ERROR, "store", "store write failed; dispatch paused", "error=\"%s\"",
                   err->msg);
     rf_store_rollback(c->store);
+    c_results_refused(c);
     c->paused = 1;
     c->need_reload = 1;
     c->next_probe_ms = c_now_ms() + 1000;
@@ -249,6 +253,7 @@ rf_coord *rf_coord_new(const rf_coord_config *cfg, rf_error *err)
     if (!c)
         return rf_error_set(err, RF_ENOMEM, "out of memory"), NULL;
     c->cfg = *cfg;
+    c->held_busy = -1;
     if (c->cfg.heartbeat_ms <= 0)
         c->cfg.heartbeat_ms = 1000;
     if (c->cfg.liveness <= 0)
@@ -383,6 +388,7 @@ void rf_coord_destroy(rf_coord **pself)
         c_job_free(j);
     }
     free(c->lost);
+    c_results_free(c);
     free(c->claims);
     c_tcache_free(c);
     c_workers_index_free(c);

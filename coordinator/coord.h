@@ -183,6 +183,17 @@ struct rf_coord {
         uint64_t attempt;
     } * lost; /* results the store refused: requeued (nobody blamed) when it works again */
     int nlost, caplost;
+    /* sched.c: results (whole messages, with the id of the worker that sent them) whose
+     * store writes are in the open transaction: released once a commit made them durable;
+     * when the store refuses them (a pack or row write, or the commit, fails: disk full)
+     * they move to replay and are applied again once the store works (c_jobs_resume), so
+     * nothing a worker computed is lost to a full disk and nobody is blamed for it */
+    struct c_held {
+        rf_wire_msg msg;
+        char worker[RF_STORE_ID_MAX];
+    } * held, *replay;
+    int nheld, capheld, nreplay, capreplay;
+    int held_busy; /* the held result being applied now (-1: none) */
     struct c_claim {
         c_task *task;
         c_worker *worker;
@@ -428,7 +439,18 @@ void c_leases_rebuild(rf_coord *c);
  * it, or fails the job when 3 different workers failed it. counts: 1 when it counts
  * as a failure of worker. */
 void c_task_requeue(rf_coord *c, c_task *t, const char *worker, const char *why, int counts);
+/* Applies a TaskResult (its message is kept, see rf_coord.held, until a commit made it
+ * durable: the caller's msg is left zeroed when it was taken). */
 void c_on_result(rf_coord *c, c_worker *w, rf_wire_msg *msg);
+/* The open transaction was committed: the results it held are durable (released). */
+void c_results_durable(rf_coord *c);
+/* The open transaction was refused: the results it held wait for c_results_replay. */
+void c_results_refused(rf_coord *c);
+/* The store works again (after the reload): the refused results are applied again, each
+ * when its attempt is still current (else dropped: the task was requeued meanwhile). */
+void c_results_replay(rf_coord *c);
+/* Frees the held and refused results (at the end). */
+void c_results_free(rf_coord *c);
 void c_on_task_error(rf_coord *c, c_worker *w, rf_wire_msg *msg);
 void c_on_progress(rf_coord *c, c_worker *w, rf_wire_msg *msg);
 /* The task's current attempt if worker w owns it, else NULL (and the message is stale). */

@@ -898,6 +898,7 @@ void c_jobs_resume(rf_coord *c, int64_t now)
                 j->tasks[i].row.lease_deadline_ms = now + c->cfg.lease_ms;
         c_rounds_retry(c, j);
     }
+    c_results_replay(c);
     for (int i = 0; i < c->nlost; i++) {
         c_task *t = c_task_find(c, c->lost[i].task_id);
         if (t && t->row.state == REELFARM__UNIT_STATE__UNIT_RUNNING &&

@@ -1076,18 +1076,123 @@ static int s_result_blob(rf_coord *c, c_task *t, rf_wire_msg *msg, rf_error *err
     return rc;
 }
 
-void c_on_result(rf_coord *c, c_worker *w, rf_wire_msg *msg)
+/* ---- results kept until durable ----------------------------------------------------- */
+
+static void s_apply_result(rf_coord *c, c_worker *w, c_task *t, rf_wire_msg *msg, int kept);
+
+static int s_held_add(struct c_held **arr, int *n, int *cap)
 {
-    const Reelfarm__TaskResult *r = msg->env->result;
-    c_task *t = c_fence(c, w, r->task_id, r->attempt, "result");
+    if (*n == *cap) {
+        int nc = *cap ? *cap * 2 : 64;
+        void *p = realloc(*arr, (size_t)nc * sizeof(**arr));
+        if (!p)
+            return -1;
+        *arr = p;
+        *cap = nc;
+    }
+    return (*n)++;
+}
+
+/* Takes msg (from w) into the held results; returns the kept message (msg itself, not
+ * taken, when there is no memory for it). */
+static rf_wire_msg *s_hold(rf_coord *c, const c_worker *w, rf_wire_msg *msg)
+{
+    int i = s_held_add(&c->held, &c->nheld, &c->capheld);
+    if (i < 0)
+        return msg;
+    c->held[i].msg = *msg;
+    snprintf(c->held[i].worker, sizeof(c->held[i].worker), "%s", w->id);
+    memset(msg, 0, sizeof(*msg));
+    return &c->held[i].msg;
+}
+
+void c_results_durable(rf_coord *c)
+{
+    /* the result being applied (a commit in the middle of it: an event to a watcher) stays
+     * held: the rest of its writes are in the next transaction */
+    int keep = c->held_busy >= 0 && c->held_busy < c->nheld ? c->held_busy : -1;
+    for (int i = 0; i < c->nheld; i++)
+        if (i != keep)
+            rf_wire_msg_release(&c->held[i].msg);
+    c->nheld = 0;
+    if (keep >= 0) {
+        c->held[0] = c->held[keep];
+        c->held_busy = 0;
+        c->nheld = 1;
+    }
+}
+
+void c_results_refused(rf_coord *c)
+{
+    for (int i = 0; i < c->nheld; i++) {
+        int k = s_held_add(&c->replay, &c->nreplay, &c->capreplay);
+        if (k < 0) { /* no memory: its attempt runs out its lease and is computed again */
+            rf_wire_msg_release(&c->held[i].msg);
+            continue;
+        }
+        c->replay[k] = c->held[i];
+    }
+    c->nheld = 0;
+    c->held_busy = -1;
+}
+
+void c_results_replay(rf_coord *c)
+{
+    struct c_held *list = c->replay;
+    int n = c->nreplay;
+    c->replay = NULL;
+    c->nreplay = c->capreplay = 0;
+    for (int i = 0; i < n; i++) {
+        c_worker *w = c_worker_find(c, list[i].worker);
+        if (w && strcmp(w->id, list[i].worker) == 0 && !c->need_reload) {
+            rf_log_kv(RF_LOG_INFO, "sched", "result kept through the pause applied",
+                      "task=%s worker=%s", list[i].msg.env->result->task_id, w->name);
+            c_on_result(c, w, &list[i].msg); /* refused again: it is held again */
+        }
+        rf_wire_msg_release(&list[i].msg);
+    }
+    free(list);
+}
+
+void c_results_free(rf_coord *c)
+{
+    c_results_durable(c);
+    for (int i = 0; i < c->nreplay; i++)
+        rf_wire_msg_release(&c->replay[i].msg);
+    free(c->held);
+    free(c->replay);
+    c->held = c->replay = NULL;
+    c->nheld = c->capheld = c->nreplay = c->capreplay = 0;
+}
+
+void c_on_result(rf_coord *c, c_worker *w, rf_wire_msg *in)
+{
+    c_task *t = c_fence(c, w, in->env->result->task_id, in->env->result->attempt, "result");
     if (!t)
         return;
+    /* kept until the commit that makes it durable: a refused commit cannot lose it */
+    rf_wire_msg *msg = s_hold(c, w, in);
+    c->held_busy = msg != in ? c->nheld - 1 : -1;
+    s_apply_result(c, w, t, msg, msg != in);
+    c->held_busy = -1;
+}
+
+/* The work of c_on_result on the kept message (kept: it is in rf_coord.held). */
+static void s_apply_result(rf_coord *c, c_worker *w, c_task *t, rf_wire_msg *msg, int kept)
+{
+    const Reelfarm__TaskResult *r = msg->env->result;
     rf_error err;
     int rc = rf_store_begin(c->store, &err);
     if (!rc)
         rc = s_result_blob(c, t, msg, &err);
+    if ((rc == RF_ENOSPC || rc == RF_EIO) && kept) {
+        /* the store refused it (disk full): nobody is blamed; it is applied again when the
+         * store works again (c_results_replay) */
+        c_store_failed(c, &err);
+        return;
+    }
     if (rc == RF_ENOSPC || rc == RF_EIO) {
-        /* the store refused it (disk full): nobody is blamed; the attempt is requeued when
+        /* refused and not kept (no memory): the attempt is requeued, nobody blamed, when
          * the store works again (c_jobs_resume) */
         if (c->nlost == c->caplost) {
             int cap = c->caplost ? c->caplost * 2 : 16;

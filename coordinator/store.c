@@ -1,7 +1,8 @@
 /* store.c - SQLite persistence of the coordinator, and its content-addressed blobs.
  *
- * One connection, WAL journal, synchronous=FULL, foreign keys on. Statements are
- * prepared once and cached by their SQL text's address. A blob file is durable
+ * One connection (one thread: opened without SQLite's per-call mutex), WAL journal,
+ * synchronous=FULL, foreign keys on. Statements are prepared once and cached by their
+ * SQL text's address. A blob file is durable
  * (atomic_file) before the row naming it is written, so a committed row never names a
  * missing file; a crash can at worst leave an unreferenced file, which GC removes.
  * Schema changes bump SCHEMA_VERSION and add a migration step; never edit old steps.
@@ -200,8 +201,13 @@ rf_store *rf_store_open(const char *state_dir, rf_error *err)
         return NULL;
     }
     snprintf(path, sizeof(path), "%s/state.db", state_dir);
-    if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
+    /* one connection, used by one thread (the coordinator's loop): no mutex around every
+     * call (SQLite's "multi-thread" mode), and no allocation statistics (a global mutex
+     * per malloc; refused harmlessly once SQLite is initialized) */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    if (sqlite3_open_v2(path, &self->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
         rf_error_set(err, RF_EIO, "cannot open the state database %s: %s", path,
                      self->db ? sqlite3_errmsg(self->db) : "out of memory");
         rf_store_destroy(&self);

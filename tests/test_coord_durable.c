@@ -46,6 +46,28 @@ static const char *SPEC = "name: durable\n"
                           "output:\n"
                           "  path: out.mp4\n";
 
+/* The same film in independent mode: each chunk's result comes back once, at its end. */
+static const char *INDEPENDENT = "name: durable\n"
+                                 "model: fake\n"
+                                 "width: 32\n"
+                                 "height: 32\n"
+                                 "seed: 11\n"
+                                 "steps: 8\n"
+                                 "guidance: 3\n"
+                                 "mode: independent\n"
+                                 "chunk:\n"
+                                 "  frames: 17\n"
+                                 "  overlap: 8\n"
+                                 "shots:\n"
+                                 "  - prompt: a fox in the snow\n"
+                                 "    frames: 41\n"
+                                 "  - prompt: a lighthouse\n"
+                                 "    frames: 17\n"
+                                 "    transition: cut\n"
+                                 "output:\n"
+                                 "  path: out.mp4\n";
+static const char *s_spec; /* what s_begin submits (NULL: SPEC) */
+
 #define CHUNK_STEPS 32
 #define WAIT_MS     60000
 #define NWORKERS    2
@@ -99,8 +121,9 @@ static void s_begin(run *r, const char *name, const char *crash_at, int step_del
     RF_CHECK_MSG(rc == 0, "coordinator did not start (%s)", r->f.log);
     s_start_workers(r, name, step_delay_ms);
     char err[1024];
-    RF_CHECK_MSG(rf_farm_submit(&r->f, SPEC, r->job, sizeof(r->job), err, sizeof(err)) == 0, "%s",
-                 err);
+    RF_CHECK_MSG(rf_farm_submit(&r->f, s_spec ? s_spec : SPEC, r->job, sizeof(r->job), err,
+                                sizeof(err)) == 0,
+                 "%s", err);
 }
 
 /* Reads the output, stops everything; returns the output (caller frees). */
@@ -297,5 +320,53 @@ RF_TEST(full_disk_pauses_keeps_the_state_and_resumes)
     RF_CHECK_EQ_INT(len, g_ref_len);
     RF_CHECK(memcmp(out, ref, len) == 0);
     free(out);
+    munmap(r.steps, sizeof(long));
+}
+
+/* Results that arrive while the disk is full are kept and stored once space returns: none
+ * is computed again, no worker is blamed, and the film is the uninterrupted one. */
+RF_TEST(results_arriving_on_a_full_disk_are_kept_not_recomputed)
+{
+    s_spec = INDEPENDENT;
+    run r;
+    s_begin(&r, "keep-reference", NULL, 2);
+    size_t ref_len;
+    char *ref = s_finish(&r, &ref_len);
+    RF_CHECK_EQ_INT(*r.steps, CHUNK_STEPS);
+    munmap(r.steps, sizeof(long));
+    char full[600];
+    rf_test_path(full, sizeof(full), "disk-full-keep");
+    unlink(full);
+    setenv("RF_INJECT_ENOSPC_FILE", full, 1);
+    s_begin(&r, "keep", NULL, 100); /* 4 chunks at once, 0.8 s each */
+    unsetenv("RF_INJECT_ENOSPC_FILE");
+    s_spec = NULL;
+    for (int i = 0; i < 1000 && *r.steps < 4; i++)
+        usleep(5000);
+    RF_CHECK_MSG(*r.steps >= 4 && *r.steps < CHUNK_STEPS, "%ld steps when the disk filled",
+                 *r.steps);
+    RF_CHECK(rf_test_write_file(full, "x", 1) == 0); /* full before any chunk ends */
+    for (int i = 0; i < 500 && *r.steps < CHUNK_STEPS; i++)
+        usleep(10000);
+    RF_CHECK_EQ_INT(*r.steps, CHUNK_STEPS); /* every result went back while full */
+    for (int i = 0; i < 300 && !rf_farm_log_has(&r.f, "dispatch paused"); i++)
+        usleep(10000);
+    RF_CHECK_MSG(rf_farm_log_has(&r.f, "dispatch paused"), "no pause (log %s)", r.f.log);
+    usleep(1500000);
+    unlink(full); /* space returns */
+    size_t len;
+    char *out = s_finish(&r, &len);
+    fprintf(stderr, "# results on a full disk: %ld chunk-steps executed in all (minimum %d)\n",
+            *r.steps, CHUNK_STEPS);
+    RF_CHECK(rf_farm_log_has(&r.f, "result kept through the pause applied"));
+    RF_CHECK_MSG(!rf_farm_log_has(&r.f, "requeued"), "a task was requeued (log %s)", r.f.log);
+    RF_CHECK_MSG(*r.steps == CHUNK_STEPS,
+                 "%ld DENOISE steps executed, %d needed: results were "
+                 "computed again",
+                 *r.steps, CHUNK_STEPS);
+    RF_CHECK_EQ_INT(len, ref_len);
+    RF_CHECK(memcmp(out, ref, len) == 0);
+    free(out);
+    free(ref);
     munmap(r.steps, sizeof(long));
 }
