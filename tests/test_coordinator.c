@@ -73,6 +73,24 @@ static char *s_render(const char *name, int n, rf_fake_worker_opts *opts, size_t
         snprintf(wn, sizeof(wn), "%s-w%d", name, i);
         pids[i] = s_worker(&f, wn, &opts[i]);
     }
+    /* every worker said Hello before the job is placed (else the first ones take all the
+     * chunks and a test that needs a worker's share depends on start-up timing) */
+    int joined = 0;
+    for (int i = 0; i < 500 && joined < n; i++) {
+        Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+        Reelfarm__StatusRequest sr = REELFARM__STATUS_REQUEST__INIT;
+        env.kind_case = REELFARM__ENVELOPE__KIND_STATUS_REQUEST;
+        env.status_request = &sr;
+        rf_wire_msg rep;
+        if (rf_farm_call(&f, &env, &rep, 2000) == 0) {
+            if (rep.env->kind_case == REELFARM__ENVELOPE__KIND_FARM_STATUS)
+                joined = (int)rep.env->farm_status->workers;
+            rf_wire_msg_release(&rep);
+        }
+        if (joined < n)
+            usleep(10000);
+    }
+    RF_CHECK_MSG(joined == n, "%d of %d workers joined (log %s)", joined, n, f.log);
     char spec[2048], job[64], err[1024];
     snprintf(spec, sizeof(spec), SPEC, "film.mp4");
     RF_CHECK_MSG(rf_farm_submit(&f, spec, job, sizeof(job), err, sizeof(err)) == 0, "%s", err);
