@@ -651,6 +651,85 @@ RF_TEST(finished_jobs_leave_memory_and_are_answered_from_the_store)
     RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
 }
 
+RF_TEST(a_canceled_job_out_of_memory_is_watched_and_retried)
+{
+    int pm = s_free_port();
+    char extra[64], url[128];
+    snprintf(extra, sizeof(extra), "--metrics 127.0.0.1:%d", pm);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", pm);
+    static rf_farm f;
+    RF_CHECK_MSG(s_farm_start(&f, "evict-retry", extra) == 0, "coordinator did not start (%s)",
+                 f.log);
+    const char *small = "name: again\nmodel: fake\nwidth: 32\nheight: 32\nseed: 3\nsteps: 2\n"
+                        "mode: independent\nshots:\n  - prompt: one\n    frames: 17\n"
+                        "output:\n  path: again.mp4\n";
+    char job[64], errs[1024];
+    RF_CHECK_MSG(rf_farm_submit(&f, small, job, sizeof(job), errs, sizeof(errs)) == 0, "%s", errs);
+    /* no worker yet: canceled while queued, then out of memory */
+    Reelfarm__Envelope ce = REELFARM__ENVELOPE__INIT;
+    Reelfarm__Cancel cr = REELFARM__CANCEL__INIT;
+    cr.job_id = job;
+    ce.kind_case = REELFARM__ENVELOPE__KIND_CANCEL;
+    ce.cancel = &cr;
+    rf_wire_msg rep;
+    RF_CHECK_EQ_INT(rf_farm_call(&f, &ce, &rep, 5000), 0);
+    RF_CHECK_EQ_INT(rep.env->kind_case, REELFARM__ENVELOPE__KIND_OK);
+    rf_wire_msg_release(&rep);
+    RF_CHECK_EQ_INT((int)s_resident_becomes(url, 0, 0), 0);
+
+    /* a watch on it gets its final state at once, from the store */
+    Reelfarm__Envelope we = REELFARM__ENVELOPE__INIT;
+    Reelfarm__Watch wr = REELFARM__WATCH__INIT;
+    wr.job_id = job;
+    we.kind_case = REELFARM__ENVELOPE__KIND_WATCH;
+    we.watch = &wr;
+    we.request_id = ++f.req;
+    rf_wire_msg out = {0};
+    out.env = &we;
+    RF_CHECK_EQ_INT(rf_wire_send(f.api, &out, NULL), 0);
+    int state = -1;
+    for (int i = 0; i < 50 && state < 0; i++) {
+        zmq_pollitem_t it = {f.api, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, 100) <= 0)
+            continue;
+        rf_wire_msg ev = {0};
+        if (rf_wire_recv(f.api, &ev, NULL, NULL) == 0 && ev.env->reply_to == we.request_id &&
+            ev.env->kind_case == REELFARM__ENVELOPE__KIND_EVENT)
+            state = (int)ev.env->event->state;
+        rf_wire_msg_release(&ev);
+    }
+    RF_CHECK_EQ_INT(state, REELFARM__JOB_STATE__JOB_CANCELED);
+
+    /* retried: back in memory, rendered by a worker, and out again once done */
+    rf_fake_worker_opts o;
+    memset(&o, 0, sizeof(o));
+    o.endpoint = f.wep;
+    o.name = "rw";
+    o.model_hash = f.model_hash;
+    pid_t pid = s_worker(&o);
+    RF_CHECK(pid > 0);
+    Reelfarm__Envelope re = REELFARM__ENVELOPE__INIT;
+    Reelfarm__Retry rr = REELFARM__RETRY__INIT;
+    rr.job_id = job;
+    re.kind_case = REELFARM__ENVELOPE__KIND_RETRY;
+    re.retry = &rr;
+    RF_CHECK_EQ_INT(rf_farm_call(&f, &re, &rep, 5000), 0);
+    RF_CHECK_MSG(rep.env->kind_case == REELFARM__ENVELOPE__KIND_OK, "retry refused: %s",
+                 rep.env->kind_case == REELFARM__ENVELOPE__KIND_ERROR ? rep.env->error->message
+                                                                      : "?");
+    rf_wire_msg_release(&rep);
+    int st = rf_farm_wait(&f, job, 60000);
+    s_worker_end(pid);
+    RF_CHECK_MSG(st == REELFARM__JOB_STATE__JOB_DONE, "the retried job ended in state %d (log %s)",
+                 st, f.log);
+    char path[700];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/out/again.mp4", f.dir);
+    RF_CHECK_MSG(stat(path, &sb) == 0 && sb.st_size > 0, "no output at %s", path);
+    RF_CHECK_EQ_INT((int)s_resident_becomes(url, 0, 1), 0);
+    RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
+}
+
 RF_TEST(submit_limits_from_the_config)
 {
     static rf_farm f;
