@@ -280,3 +280,48 @@ done:
     free(ch);
     return rc;
 }
+
+/* The first of windows[0..n) (sorted by start) whose start is >= x. */
+static size_t s_first_start_ge(const rf_cs_span *w, size_t n, int64_t x)
+{
+    size_t a = 0, b = n;
+    while (a < b) {
+        size_t m = a + (b - a) / 2;
+        if (w[m].start < x)
+            a = m + 1;
+        else
+            b = m;
+    }
+    return a;
+}
+
+/* The windows that overlap [s, e): all lie in [*lo, *hi) (a window before the first whose
+ * start is > s - maxlen ends at or before s); *lo is moved to the first that does. */
+static void s_overlapping(const rf_cs_span *w, size_t n, int64_t maxlen, int64_t s, int64_t e,
+                          size_t *lo, size_t *hi)
+{
+    size_t a = s_first_start_ge(w, n, s - maxlen + 1), b = s_first_start_ge(w, n, e);
+    while (a < b && w[a].start + w[a].len <= s)
+        a++;
+    *lo = a;
+    *hi = a < b ? b : a;
+}
+
+void rf_fusion_needed(const rf_cs_span *windows, size_t n, int64_t maxlen, int64_t f0, int64_t f1,
+                      size_t *lo, size_t *hi)
+{
+    size_t a, b;
+    s_overlapping(windows, n, maxlen, f0, f1, &a, &b);
+    int64_t s = INT64_MAX, e = INT64_MIN; /* the span of the windows covering [f0, f1) */
+    for (size_t i = a; i < b; i++) {
+        if (windows[i].start + windows[i].len <= f0)
+            continue; /* a shorter window among longer ones */
+        s = windows[i].start < s ? windows[i].start : s;
+        e = windows[i].start + windows[i].len > e ? windows[i].start + windows[i].len : e;
+    }
+    if (s >= e) {
+        *lo = *hi = 0;
+        return;
+    }
+    s_overlapping(windows, n, maxlen, s, e, lo, hi);
+}

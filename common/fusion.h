@@ -57,4 +57,13 @@ double rf_fusion_weight(rf_fusion_ramp ramp, int64_t len, int64_t left, int64_t 
  * double, so a mean of equal floats rounds back to that float). */
 int rf_fusion_fuse(rf_chunk_state *const *states, size_t n, rf_fusion_ramp ramp, rf_error *err);
 
+/* The windows whose states decide the fused values of frames [f0, f1): windows [*lo, *hi)
+ * of the n given, sorted by ascending start, none longer than maxlen. They are every
+ * window that overlaps a window covering one of those frames (what each covering window's
+ * weights depend on), so rf_fusion_fuse of just these states gives, on [f0, f1), the bits
+ * that fusing all n gives. Costs O(log n + the windows returned); *lo == *hi when no
+ * window covers [f0, f1). */
+void rf_fusion_needed(const rf_cs_span *windows, size_t n, int64_t maxlen, int64_t f0, int64_t f1,
+                      size_t *lo, size_t *hi);
+
 #endif

@@ -118,8 +118,8 @@ typedef struct c_timeline {
     int ndone; /* chunks whose DENOISE task is DONE (decode is ready at nchunks) */
     c_chunk **chunks;
     rf_cs_span *windows;
-    rf_chunk_state *latent; /* the assembled final latent of the timeline (lazily) */
-    int64_t round_t0_ms;    /* first OverlapUp of the round being gathered (ops.c metrics) */
+    int64_t maxlen;      /* the longest window (rf_fusion_needed) */
+    int64_t round_t0_ms; /* first OverlapUp of the round being gathered (ops.c metrics) */
 } c_timeline;
 
 typedef struct c_job {
@@ -200,6 +200,9 @@ struct rf_coord {
         uint64_t attempt;
     } * claims; /* attempts claimed by one dispatch pass, sent after one commit */
     int nclaims, capclaims;
+    int pass_reads; /* chunk results the DECODE claims of this pass will read */
+    int pass_full;  /* a DECODE waits for the next pass (the read budget is spent) */
+    int64_t turn_decode_reads, turn_decode_reads_max; /* read by this pass; most by one */
     /* leases: a min-heap of (deadline, task, attempt) entries, one pushed per dispatch;
      * an entry whose attempt ended is dropped when it surfaces, one whose lease was
      * extended is pushed again with the new deadline (sched.c) */
@@ -287,6 +290,10 @@ void c_ops_bytes(rf_coord *c, const rf_wire_msg *msg, int sent);
  * (a full sampler state) or "result" (a finished chunk's latent); its
  * size is the sum of the blobs' lengths. */
 void c_ops_state_bytes(rf_coord *c, const char *part, const rf_wire_blob *blobs, size_t n);
+/* n chunk results read from the store for a DECODE latent (c_timeline_latent). */
+void c_ops_decode_reads(rf_coord *c, int n);
+/* The end of a dispatch pass: the most results one pass has read (metrics). */
+void c_ops_pass_done(rf_coord *c);
 /* Jobs are about to leave memory: the work counters take in what they did since the last
  * tick; then c_ops_job_left for each (its part leaves the sums the counters grow from). */
 void c_ops_jobs_leaving(rf_coord *c);
@@ -466,8 +473,14 @@ void c_on_checkpoint(rf_coord *c, c_worker *w, rf_wire_msg *msg);
 int c_rounds_restore(rf_coord *c, c_job *job, rf_error *err);
 /* Fuses every timeline whose OverlapUps are all in (after a pause). */
 void c_rounds_retry(rf_coord *c, c_job *job);
-/* The assembled final latent of a timeline (fused overlaps of the chunks' results). */
-rf_chunk_state *c_timeline_latent(rf_coord *c, c_job *job, int timeline, rf_error *err);
+/* Latent frames [f0, f1) of a timeline's final latent (the chunks' results, overlaps fused
+ * as fusing the whole timeline would): a new state with window [f0, f1) holding "latent"
+ * [C, f1 - f0, ...]; the caller destroys it. Reads only the results of the chunks that
+ * decide those frames (c_timeline_reads of them), never the whole timeline; NULL + err. */
+rf_chunk_state *c_timeline_latent(rf_coord *c, c_job *job, int timeline, int64_t f0, int64_t f1,
+                                  rf_error *err);
+/* How many chunk results c_timeline_latent reads for [f0, f1). */
+int c_timeline_reads(const c_job *job, int timeline, int64_t f0, int64_t f1);
 
 /* stitch.c */
 /* Checks at submit that the output can be produced (confinement, codec support). */

@@ -406,6 +406,8 @@ static int s_job_build(rf_coord *c, c_job *job, rf_error *err)
             tl->chunks[k] = ch;
             tl->windows[k].start = ch->plan.start;
             tl->windows[k].len = ch->plan.end - ch->plan.start;
+            if (tl->windows[k].len > tl->maxlen)
+                tl->maxlen = tl->windows[k].len;
         }
     }
     return 0;
@@ -420,7 +422,6 @@ void c_job_free(c_job *j)
     for (int i = 0; j->plan && i < j->plan->timeline_count && j->timelines; i++) {
         free(j->timelines[i].chunks);
         free(j->timelines[i].windows);
-        rf_chunk_state_destroy(&j->timelines[i].latent);
     }
     for (int i = 0; i < j->nprompts; i++)
         free(j->prompts[i]);
@@ -1008,8 +1009,6 @@ static void s_finish(rf_coord *c, c_job *job, int state)
     }
     for (int i = 0; i < job->plan->chunk_count; i++)
         rf_chunk_state_destroy(&job->chunks[i].up);
-    for (int i = 0; i < job->plan->timeline_count; i++)
-        rf_chunk_state_destroy(&job->timelines[i].latent);
     s_job_put(c, job);
     c_job_notify(c, job, REELFARM__EVENT_KIND__EVENT_JOB_STATE);
 }

@@ -54,7 +54,8 @@ struct rf_metrics {
     char reason[512];
     /* the reelfarm families (NULL in a bare registry) */
     rf_metric *tasks, *task_seconds, *leases, *steps, *frames, *bytes, *round, *jobs, *queue,
-        *workers, *handshakes, *healthy_g, *state_bytes, *states, *resident;
+        *workers, *handshakes, *healthy_g, *state_bytes, *states, *resident, *decode_reads,
+        *decode_reads_max;
 };
 
 /* ---- names and numbers ------------------------------------------------------------- */
@@ -497,7 +498,20 @@ rf_metrics *rf_metrics_new(rf_error *err)
                                                "from the store).",
                                                NULL, 0, err)
                             : NULL;
-    if (!m->resident) {
+    m->decode_reads = m->resident
+                          ? rf_metrics_counter(m, "reelfarm_decode_chunk_reads_total",
+                                               "Chunk results read from the store to build DECODE "
+                                               "segments' latents (only the chunks that decide a "
+                                               "segment's frames).",
+                                               NULL, 0, err)
+                          : NULL;
+    m->decode_reads_max =
+        m->decode_reads ? rf_metrics_gauge(m, "reelfarm_decode_chunk_reads_per_pass_max",
+                                           "The most chunk results one dispatch pass has read "
+                                           "for DECODE latents (bounded per loop turn).",
+                                           NULL, 0, err)
+                        : NULL;
+    if (!m->decode_reads_max) {
         rf_metrics_destroy(&m);
         return NULL;
     }
@@ -549,6 +563,20 @@ void rf_metrics_state(rf_metrics *m, const char *part, uint64_t bytes)
         return;
     rf_metric_add(m->state_bytes, &part, (double)bytes);
     rf_metric_add(m->states, &part, 1);
+}
+
+void rf_metrics_decode_reads(rf_metrics *m, uint64_t n)
+{
+    if (!m)
+        return;
+    rf_metric_add(m->decode_reads, NULL, (double)n);
+}
+
+void rf_metrics_decode_reads_max(rf_metrics *m, int64_t n)
+{
+    if (!m)
+        return;
+    rf_metric_set(m->decode_reads_max, NULL, (double)n);
 }
 
 void rf_metrics_round(rf_metrics *m, double seconds)

@@ -66,6 +66,12 @@ void rf_metrics_bytes(rf_metrics *m, const char *direction, uint64_t n);
  * += 1; part "overlap_up", "overlap_down" (a sync's overlap frames), "checkpoint" (a
  * full sampler state) or "result" (a finished chunk's latent). */
 void rf_metrics_state(rf_metrics *m, const char *part, uint64_t bytes);
+/* reelfarm_decode_chunk_reads_total += n (chunk results read from the store to build
+ * DECODE segments' latents). */
+void rf_metrics_decode_reads(rf_metrics *m, uint64_t n);
+/* reelfarm_decode_chunk_reads_per_pass_max = n (the most one dispatch pass has read: the
+ * loop's work on them is bounded per turn). */
+void rf_metrics_decode_reads_max(rf_metrics *m, int64_t n);
 /* reelfarm_fusion_round_duration_seconds observes seconds. */
 void rf_metrics_round(rf_metrics *m, double seconds);
 /* reelfarm_jobs{state} = n ("queued", "running", "done", "failed", "canceled"). */

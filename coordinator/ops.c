@@ -217,6 +217,21 @@ void c_ops_state_bytes(rf_coord *c, const char *part, const rf_wire_blob *blobs,
     rf_metrics_state(c->metrics, part, bytes);
 }
 
+void c_ops_decode_reads(rf_coord *c, int n)
+{
+    c->turn_decode_reads += n;
+    rf_metrics_decode_reads(c->metrics, (uint64_t)n);
+}
+
+void c_ops_pass_done(rf_coord *c)
+{
+    if (c->turn_decode_reads > c->turn_decode_reads_max) {
+        c->turn_decode_reads_max = c->turn_decode_reads;
+        rf_metrics_decode_reads_max(c->metrics, c->turn_decode_reads_max);
+    }
+    c->turn_decode_reads = 0;
+}
+
 /* Blobs of jobs finished more than retention_s ago go, every tenth of the retention
  * period (at least each second, at most every 10 minutes). */
 static void s_gc(rf_coord *c, int64_t now)

@@ -356,46 +356,69 @@ int c_rounds_restore(rf_coord *c, c_job *job, rf_error *err)
     return 0;
 }
 
-rf_chunk_state *c_timeline_latent(rf_coord *c, c_job *job, int timeline, rf_error *err)
+int c_timeline_reads(const c_job *job, int timeline, int64_t f0, int64_t f1)
+{
+    const c_timeline *tl = &job->timelines[timeline];
+    size_t lo, hi;
+    rf_fusion_needed(tl->windows, (size_t)tl->nchunks, tl->maxlen, f0, f1, &lo, &hi);
+    return (int)(hi - lo);
+}
+
+rf_chunk_state *c_timeline_latent(rf_coord *c, c_job *job, int timeline, int64_t f0, int64_t f1,
+                                  rf_error *err)
 {
     c_timeline *tl = &job->timelines[timeline];
-    if (tl->latent)
-        return tl->latent;
-    rf_chunk_state **states = calloc((size_t)tl->nchunks, sizeof(*states));
+    size_t lo, hi;
+    rf_fusion_needed(tl->windows, (size_t)tl->nchunks, tl->maxlen, f0, f1, &lo, &hi);
+    const size_t n = hi - lo;
+    if (n == 0 || f1 <= f0) {
+        rf_error_set(err, RF_EINVAL, "no chunk of timeline %d covers latent frames [%lld, %lld)",
+                     timeline, (long long)f0, (long long)f1);
+        return NULL;
+    }
+    rf_chunk_state **states = calloc(n, sizeof(*states));
     if (!states) {
         rf_error_set(err, RF_ENOMEM, "out of memory");
         return NULL;
     }
     int rc = 0;
-    for (int k = 0; !rc && k < tl->nchunks; k++) {
+    for (size_t k = 0; !rc && k < n; k++) {
         void *buf = NULL;
         size_t len = 0;
-        rc = rf_store_blob_get(c->store, tl->chunks[k]->task->row.result, &buf, &len, err);
+        rc = rf_store_blob_get(c->store, tl->chunks[lo + k]->task->row.result, &buf, &len, err);
         if (!rc && !(states[k] = rf_chunk_state_unpack(buf, len, NULL, NULL, err)))
             rc = err->code;
         free(buf);
     }
-    /* lockstep: a no-op on frames already fused; independent: the latent crossfade */
-    if (!rc && tl->nchunks > 1)
-        rc = rf_fusion_fuse(states, (size_t)tl->nchunks, (rf_fusion_ramp)job->spec->chunk.weights,
-                            err);
-    const int T = job->plan->timelines[timeline].latent_frames;
+    c_ops_decode_reads(c, (int)n);
+    /* lockstep: a no-op on frames already fused; independent: the latent crossfade. Only
+     * the chunks that decide [f0, f1) (rf_fusion_needed): the same bits there as fusing
+     * the whole timeline, at the cost of this segment */
+    if (!rc && n > 1)
+        rc = rf_fusion_fuse(states, n, (rf_fusion_ramp)job->spec->chunk.weights, err);
+    const int64_t nf = f1 - f0;
     rf_chunk_state *out = NULL;
     if (!rc) {
         const rf_cs_tensor *l0 = rf_chunk_state_tensor(states[0], "latent");
         int64_t shape[RF_CS_MAX_DIMS];
-        memcpy(shape, l0->shape, sizeof(shape));
-        shape[1] = T;
-        out = rf_chunk_state_new(0, T, err);
+        if (!l0 || l0->ndim < 2 || l0->frame_axis != 1) {
+            rc = rf_error_set(err, RF_ESHAPE,
+                              "the result of chunk %zu of timeline %d has no latent [C, T, ...]",
+                              lo, timeline);
+        } else {
+            memcpy(shape, l0->shape, sizeof(shape));
+            shape[1] = nf;
+            out = rf_chunk_state_new(f0, nf, err);
+        }
         rf_cs_tensor *ot =
             out ? rf_chunk_state_add(out, "latent", l0->ndim, shape, 1, NULL, err) : NULL;
-        if (!ot) {
+        if (!rc && !ot) {
             rc = err->code ? err->code : RF_ENOMEM;
-        } else {
+        } else if (!rc) {
             int64_t inner = 1;
             for (int d = 2; d < l0->ndim; d++)
                 inner *= l0->shape[d];
-            for (int k = 0; !rc && k < tl->nchunks; k++) {
+            for (size_t k = 0; !rc && k < n; k++) {
                 const rf_cs_tensor *lt = rf_chunk_state_tensor(states[k], "latent");
                 if (!lt || lt->ndim != l0->ndim || lt->shape[0] != l0->shape[0] ||
                     memcmp(lt->shape + 2, l0->shape + 2,
@@ -406,20 +429,24 @@ rf_chunk_state *c_timeline_latent(rf_coord *c, c_job *job, int timeline, rf_erro
                                       timeline);
                     break;
                 }
-                int64_t n = states[k]->window_len, f0 = states[k]->window_start;
+                /* the frames of [f0, f1) this chunk holds (fused: every holder agrees) */
+                int64_t w0 = states[k]->window_start, wn = states[k]->window_len;
+                int64_t a = w0 > f0 ? w0 : f0, b = w0 + wn < f1 ? w0 + wn : f1;
+                if (a >= b)
+                    continue;
                 for (int64_t ci = 0; ci < lt->shape[0]; ci++)
-                    memcpy(ot->data + (ci * T + f0) * inner, lt->data + ci * n * inner,
-                           (size_t)(n * inner) * sizeof(float));
+                    memcpy(ot->data + (ci * nf + (a - f0)) * inner,
+                           lt->data + (ci * wn + (a - w0)) * inner,
+                           (size_t)((b - a) * inner) * sizeof(float));
             }
         }
     }
-    for (int k = 0; k < tl->nchunks; k++)
+    for (size_t k = 0; k < n; k++)
         rf_chunk_state_destroy(&states[k]);
     free(states);
     if (rc) {
         rf_chunk_state_destroy(&out);
         return NULL;
     }
-    tl->latent = out;
     return out;
 }

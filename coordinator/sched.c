@@ -468,7 +468,7 @@ static int s_send_assign(rf_coord *c, c_task *t, c_worker *w, uint64_t attempt)
     void *owned[3] = {NULL, NULL, NULL}; /* [2]: the media input (the contexts are cached) */
     rf_chunk_state *restore = NULL;
     rf_chunk_wire *cw = NULL;
-    float *slice = NULL;
+    rf_chunk_state *lat = NULL; /* DECODE: the segment's latent frames */
     char *prompt_ptr[1];
     int rc = 0;
     const rf_job_spec *sp = job->spec;
@@ -583,36 +583,24 @@ static int s_send_assign(rf_coord *c, c_task *t, c_worker *w, uint64_t attempt)
         a.denoise = &dn;
     } else {
         const rf_plan_segment *seg = &job->plan->segments[t->row.unit];
-        rf_chunk_state *lat = c_timeline_latent(c, job, seg->timeline, &err);
+        const int64_t f0 = seg->start - seg->warmup;
+        lat = c_timeline_latent(c, job, seg->timeline, f0, seg->end, &err);
         const rf_cs_tensor *lt = lat ? rf_chunk_state_tensor(lat, "latent") : NULL;
         if (!lt) {
             rc = lat ? rf_error_set(&err, RF_EINVAL, "timeline latent has no 'latent'")
                      : (int)err.code;
         } else {
-            int64_t C = lt->shape[0], T = lt->shape[1], inner = 1;
-            for (int d = 2; d < lt->ndim; d++)
-                inner *= lt->shape[d];
-            int64_t f0 = seg->start - seg->warmup, nf = seg->end - f0;
-            slice = malloc((size_t)(C * nf * inner) * sizeof(float));
-            if (!slice) {
-                rc = rf_error_set(&err, RF_ENOMEM, "out of memory");
-            } else {
-                for (int64_t ci = 0; ci < C; ci++)
-                    memcpy(slice + ci * nf * inner, lt->data + (ci * T + f0) * inner,
-                           (size_t)(nf * inner) * sizeof(float));
-                rf_wire_blob *b = &blobs[nb++];
-                memset(b, 0, sizeof(*b));
-                b->name = "latent";
-                b->dtype = RF_DTYPE_F32;
-                b->ndim = lt->ndim;
-                for (int d = 0; d < lt->ndim; d++)
-                    b->shape[d] = lt->shape[d];
-                b->shape[1] = nf;
-                b->frame_axis = 1;
-                b->frame_start = f0;
-                b->data = slice;
-                b->len = (size_t)(C * nf * inner) * sizeof(float);
-            }
+            rf_wire_blob *b = &blobs[nb++];
+            memset(b, 0, sizeof(*b));
+            b->name = "latent";
+            b->dtype = RF_DTYPE_F32;
+            b->ndim = lt->ndim;
+            for (int d = 0; d < lt->ndim; d++)
+                b->shape[d] = lt->shape[d];
+            b->frame_axis = 1;
+            b->frame_start = f0;
+            b->data = lt->data;
+            b->len = rf_cs_numel(lt) * sizeof(float);
         }
         dc.timeline = (uint32_t)seg->timeline;
         dc.segment = (uint32_t)t->row.unit;
@@ -651,7 +639,7 @@ static int s_send_assign(rf_coord *c, c_task *t, c_worker *w, uint64_t attempt)
     }
     for (int i = 0; i < 3; i++)
         free(owned[i]);
-    free(slice);
+    rf_chunk_state_destroy(&lat);
     free(cm.data);
     free(cw);
     rf_chunk_state_destroy(&restore);
@@ -803,6 +791,10 @@ static int s_gang(rf_coord *c, c_job *job, c_timeline *tl, int *short_of_slots)
     return n;
 }
 
+/* Chunk results a dispatch pass may read to build DECODE latents (each ~10 us from the
+ * store, packed): the first DECODE of a 10,000-chunk timeline read them all in one turn. */
+#define DECODE_READS_PER_PASS 64
+
 /* One dispatch for job (a task, or a lockstep gang); returns how many were claimed.
  * *waiting: nothing was claimed although a task is ready (no free worker fits it). */
 static int s_dispatch_one(rf_coord *c, c_job *job, int *waiting)
@@ -833,6 +825,19 @@ static int s_dispatch_one(rf_coord *c, c_job *job, int *waiting)
                 return n;
             continue;
         }
+        int reads = 0;
+        if (t->row.kind == REELFARM__TASK_KIND__TASK_DECODE) {
+            /* its latent is read from the chunks' results when it is sent: a pass reads at
+             * most DECODE_READS_PER_PASS of them (one segment at least), the rest waits for
+             * the next turn, so the loop never stalls on a long timeline's results */
+            const rf_plan_segment *seg = &job->plan->segments[t->row.unit];
+            reads = c_timeline_reads(job, seg->timeline, seg->start - seg->warmup, seg->end);
+            if (c->pass_reads > 0 && c->pass_reads + reads > DECODE_READS_PER_PASS) {
+                c->pass_full = 1;
+                *waiting = 1;
+                return 0;
+            }
+        }
         c_worker *w = s_pick(c, t);
         if (!w && !(t->row.failed_workers && t->row.failed_workers[0])) {
             *waiting = 1;
@@ -842,8 +847,10 @@ static int s_dispatch_one(rf_coord *c, c_job *job, int *waiting)
             *waiting = 1;
             continue; /* only workers it failed on are free; another task may fit */
         }
-        if (s_claim(c, t, w) == 0)
+        if (s_claim(c, t, w) == 0) {
+            c->pass_reads += reads;
             return 1;
+        }
     }
     return 0;
 }
@@ -858,6 +865,8 @@ void c_dispatch(rf_coord *c)
         c_jobs_wake_all(c);
     }
     c->nparked = 0;
+    c->pass_reads = 0;
+    c->pass_full = 0;
     /* each job popped either dispatches (and goes to the back of its ring), waits for a
      * free worker that fits (parked: queued again after this pass), or has nothing ready
      * (left out until c_job_wake); the pass ends when no worker has a free slot */
@@ -901,6 +910,9 @@ void c_dispatch(rf_coord *c)
             continue;
         s_send_assign(c, t, cl->worker, cl->attempt);
     }
+    c_ops_pass_done(c);
+    if (c->pass_full)
+        c->dirty = 1; /* DECODE segments held back by the read budget go next turn */
 }
 
 /* ---- leases ----------------------------------------------------------------------- */

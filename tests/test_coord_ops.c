@@ -785,3 +785,53 @@ RF_TEST(inputs_follow_the_operators_policy)
     }
     RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
 }
+
+/* A long independent timeline (300 chunks, stride 1 latent frame) on 16 simulated workers
+ * (one process): its DECODE segments are built from the results of the chunks that decide
+ * their frames only, a dispatch pass reads at most 64 of them however many workers are
+ * free (the first DECODE used to read every chunk's result in one loop turn), every chunk
+ * is read, and the film is complete. */
+RF_TEST(decode_latents_are_read_a_bounded_amount_per_pass)
+{
+    int pm = s_free_port();
+    char extra[64], url[128];
+    snprintf(extra, sizeof(extra), "--metrics 127.0.0.1:%d", pm);
+    static rf_farm f;
+    RF_CHECK_MSG(s_farm_start(&f, "longtl", extra) == 0, "coordinator did not start (%s)", f.log);
+    char bin[1024], model[700];
+    rf_proc_bin(bin, sizeof(bin), "reelfarm-worker");
+    snprintf(model, sizeof(model), "%s/models/fake", f.dir);
+    const char *argv[] = {bin,   "--coordinator", f.wep,  "--backend",   "sim", "--sim-step-ms",
+                          "1",   "--count",       "16",   "--max-tasks", "1",   "--model",
+                          model, "--name",        "long", NULL};
+    rf_error err;
+    rf_proc *w = s_proc_start(argv, &err);
+    RF_CHECK_MSG(w, "%s", err.msg);
+    char job[64], errs[1024];
+    const char *spec = "model: fake\nwidth: 16\nheight: 16\nsteps: 1\nmode: independent\n"
+                       "chunk:\n  frames: 5\n  overlap: 4\n"
+                       "shots:\n  - prompt: a long take\n    frames: 1201\n"
+                       "output:\n  path: long.mkv\n";
+    RF_CHECK_MSG(rf_farm_submit(&f, spec, job, sizeof(job), errs, sizeof(errs)) == 0, "%s", errs);
+    int st = rf_farm_wait(&f, job, 120000);
+    RF_CHECK_MSG(st == REELFARM__JOB_STATE__JOB_DONE, "job ended in state %d (log %s)", st, f.log);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", pm);
+    char *body = NULL;
+    RF_CHECK_EQ_INT(s_get(url, &body), 200);
+    double reads = s_sample(body, "reelfarm_decode_chunk_reads_total ");
+    double most = s_sample(body, "reelfarm_decode_chunk_reads_per_pass_max ");
+    double decodes = s_sample(body, "reelfarm_tasks_total{kind=\"DECODE\",outcome=\"ok\"} ");
+    free(body);
+    RF_CHECK_MSG(decodes >= 38, "%g DECODE segments done (38 planned)", decodes);
+    RF_CHECK_MSG(reads >= 300 && reads <= 3 * 300, "%g chunk results read for 300 chunks", reads);
+    RF_CHECK_MSG(most >= 1 && most <= 64, "a dispatch pass read %g chunk results", most);
+    char out[700];
+    snprintf(out, sizeof(out), "%s/out/long.mkv", f.dir);
+    struct stat sb;
+    RF_CHECK(stat(out, &sb) == 0 && sb.st_size > 0);
+    RF_CHECK_EQ_INT(rf_proc_signal(w, SIGTERM, &err), 0);
+    int status = -1;
+    RF_CHECK_MSG(rf_proc_wait(w, 20000, &status, &err) == 0, "%s", err.msg);
+    s_proc_end(&w);
+    RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
+}

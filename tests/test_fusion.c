@@ -1,6 +1,7 @@
 /* test_fusion.c - frame-wise fusion of chunk states: shared frames agree afterwards,
  * private frames untouched, agreeing chunks bit-exact, film ends at weight 1, arrival
- * order irrelevant, disagreeing scalars refused, overlap-only fusion equals full fusion. */
+ * order irrelevant, disagreeing scalars refused, overlap-only fusion equals full fusion,
+ * fusing only the windows rf_fusion_needed names gives the full fusion's bits on the range. */
 #include "chunk_state.h"
 #include "fusion.h"
 #include "rf_test.h"
@@ -372,6 +373,72 @@ RF_TEST(mixed_windows_match_the_reference_bit_for_bit)
             rf_chunk_state_destroy(&ref[i]);
         }
     }
+}
+
+/* A range's fused values from just the windows rf_fusion_needed names (what the
+ * coordinator reads for one DECODE segment) are the full fusion's, bit for bit, for
+ * windows of mixed lengths, one inside another, and ranges inside, across and beyond them;
+ * the windows named are few (not the timeline). */
+RF_TEST(fusing_the_needed_windows_gives_the_full_fusion_on_the_range)
+{
+    for (int trial = 0; trial < 60; trial++) {
+        enum { N = 40 };
+        int64_t next = 0, maxlen = 0;
+        rf_cs_span win[N];
+        rf_chunk_state *all[N];
+        for (int i = 0; i < N; i++) { /* distinct sorted starts, lengths 1..10 (or all 2) */
+            next += 1 + (int64_t)((s_rng >> 33) % 3);
+            s_rand();
+            int64_t len = trial % 3 == 0 ? 2 : 1 + (int64_t)((s_rng >> 35) % 10);
+            s_rand();
+            win[i] = (rf_cs_span){next, len};
+            maxlen = len > maxlen ? len : maxlen;
+            all[i] = s_state(win[i].start, len, 3, 0);
+        }
+        rf_fusion_ramp ramp = (rf_fusion_ramp)(trial % RF_FUSION_RAMP_COUNT);
+        int64_t end = win[N - 1].start + win[N - 1].len;
+        int64_t f0 = (int64_t)((s_rng >> 30) % (uint64_t)(end + 4)) - 2;
+        s_rand();
+        int64_t f1 = f0 + 1 + (int64_t)((s_rng >> 30) % 9);
+        s_rand();
+        size_t lo = 99, hi = 0;
+        rf_fusion_needed(win, N, maxlen, f0, f1, &lo, &hi);
+        RF_CHECK(lo <= hi && hi <= N);
+        rf_chunk_state *part[N];
+        for (size_t i = lo; i < hi; i++)
+            part[i - lo] = rf_chunk_state_clone(all[i], NULL);
+        rf_error err = {0};
+        RF_CHECK_MSG(rf_fusion_fuse(all, N, ramp, &err) == 0, "%s", err.msg);
+        RF_CHECK_MSG(rf_fusion_fuse(part, hi - lo, ramp, &err) == 0, "%s", err.msg);
+        for (int i = 0; i < N; i++) {
+            int64_t a = win[i].start > f0 ? win[i].start : f0;
+            int64_t b = win[i].start + win[i].len < f1 ? win[i].start + win[i].len : f1;
+            if (a >= b)
+                continue; /* window i covers nothing of the range */
+            RF_CHECK_MSG((size_t)i >= lo && (size_t)i < hi,
+                         "trial %d: window %d covers [%lld, %lld) but is not named", trial, i,
+                         (long long)f0, (long long)f1);
+            if ((size_t)i < lo || (size_t)i >= hi)
+                continue;
+            for (int64_t f = a; f < b; f++)
+                for (size_t o = 0; o < 2; o++)
+                    for (size_t j = 0; j < 3; j++) {
+                        float x = s_at(all[i], "x", o, f, j), y = s_at(part[i - lo], "x", o, f, j);
+                        RF_CHECK_MSG(memcmp(&x, &y, 4) == 0,
+                                     "trial %d window %d frame %lld: %.9g, full fusion %.9g", trial,
+                                     i, (long long)f, (double)y, (double)x);
+                    }
+        }
+        RF_CHECK_MSG(hi - lo <= 20, "trial %d: %zu windows named for %lld frames", trial, hi - lo,
+                     (long long)(f1 - f0));
+        for (size_t i = lo; i < hi; i++)
+            rf_chunk_state_destroy(&part[i - lo]);
+        for (int i = 0; i < N; i++)
+            rf_chunk_state_destroy(&all[i]);
+    }
+    size_t lo = 7, hi = 7;
+    rf_fusion_needed(NULL, 0, 0, 0, 4, &lo, &hi);
+    RF_CHECK(lo == hi);
 }
 
 RF_TEST(hostile_inputs)
