@@ -3,6 +3,7 @@
 #include "output.h"
 #include "reelctl.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,12 +209,15 @@ static void s_progress_cell(const Reelfarm__JobInfo *j, char *buf, size_t cap)
 
 int rf_ctl_jobs(rf_ctl *ctl, int argc, char **argv)
 {
-    static const char *usage = "usage: reelctl jobs [--state STATE]... [--limit N]\n\n"
-                               "Lists jobs, newest last. STATE: queued, running, done, failed,\n"
-                               "canceled (repeat --state for several).\n";
+    static const char *usage =
+        "usage: reelctl jobs [--state STATE]... [--limit N | --all]\n\n"
+        "Lists the newest 50 jobs (--limit N: the newest N; --all: every one), newest\n"
+        "last, and says how many older ones were left out. STATE: queued, running, done,\n"
+        "failed, canceled (repeat --state for several).\n";
     if (s_help(argc, argv, usage))
         return 0;
     Reelfarm__JobListRequest req = REELFARM__JOB_LIST_REQUEST__INIT;
+    req.limit = 50;
     Reelfarm__JobState states[5];
     size_t ns = 0;
     for (int i = 1; i < argc; i++) {
@@ -225,7 +229,16 @@ int rf_ctl_jobs(rf_ctl *ctl, int argc, char **argv)
             }
             states[ns++] = (Reelfarm__JobState)s;
         } else if (!strcmp(argv[i], "--limit") && i + 1 < argc) {
-            req.limit = (uint32_t)atoi(argv[++i]);
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || end == argv[i] || v < 1 || v > 1000000) {
+                fprintf(stderr, "reelctl jobs: --limit needs a count from 1 to 1000000, not '%s'\n",
+                        argv[i]);
+                return 2;
+            }
+            req.limit = (uint32_t)v;
+        } else if (!strcmp(argv[i], "--all")) {
+            req.limit = UINT32_MAX;
         } else {
             fprintf(stderr, "reelctl jobs: unexpected '%s'\n%s", argv[i], usage);
             return 2;
@@ -265,6 +278,12 @@ int rf_ctl_jobs(rf_ctl *ctl, int argc, char **argv)
         }
         rf_table_print(&t, stdout);
     }
+    if (jl->matched > jl->n_jobs) /* stderr with --json: the array stays parseable */
+        fprintf(ctl->json ? stderr : stdout,
+                "(%zu newest of %llu jobs shown; %llu older left out: --limit N or --all for "
+                "more)\n",
+                jl->n_jobs, (unsigned long long)jl->matched,
+                (unsigned long long)(jl->matched - jl->n_jobs));
     rf_wire_msg_release(&r);
     return 0;
 }

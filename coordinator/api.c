@@ -161,8 +161,9 @@ static void s_job_status(rf_coord *c, rf_wire_msg *msg)
         rf_store_job_clear(&row);
 }
 
-/* A job list in submission order: the store's rows, each answered from memory when the
- * job is there (unfinished), else from its row (finished). */
+/* A job list: the newest `limit` jobs of the asked states in submission order, each
+ * answered from memory when the job is there (unfinished), else from its row (finished),
+ * and how many match in all. */
 typedef struct s_list {
     rf_coord *c;
     const Reelfarm__JobListRequest *req;
@@ -179,11 +180,6 @@ static int s_list_row(void *ctx, const rf_store_job *row)
     s_list *L = ctx;
     if (L->n >= L->limit)
         return 1;
-    int want = L->req->n_states == 0;
-    for (size_t i = 0; i < L->req->n_states; i++)
-        want |= (int)L->req->states[i] == row->state;
-    if (!want)
-        return 0;
     if (L->n == L->cap) {
         size_t cap = L->cap ? 2 * L->cap : 64;
         Reelfarm__JobInfo *in = realloc(L->infos, cap * sizeof(*in));
@@ -218,8 +214,21 @@ static void s_job_list(rf_coord *c, rf_wire_msg *msg)
 {
     const Reelfarm__JobListRequest *req = msg->env->job_list_request;
     s_list L = {.c = c, .req = req, .limit = req->limit ? req->limit : 1000};
+    uint32_t mask = 0;
+    for (size_t i = 0; i < req->n_states; i++)
+        if ((unsigned)req->states[i] < 32)
+            mask |= 1u << (unsigned)req->states[i];
+    if (req->n_states && !mask)
+        mask = 1u << 31; /* only unknown states asked for: nothing matches */
     rf_error err;
-    int rc = rf_store_job_each(c->store, s_list_row, &L, &err);
+    uint64_t matched = 0;
+    /* the newest first, read from the seq index, counted beyond the limit */
+    int rc = rf_store_job_newest(c->store, mask, (uint32_t)L.limit, s_list_row, &L, &matched, &err);
+    for (size_t i = 0; i < L.n / 2; i++) { /* submission order, as before */
+        Reelfarm__JobInfo tmp = L.infos[i];
+        L.infos[i] = L.infos[L.n - 1 - i];
+        L.infos[L.n - 1 - i] = tmp;
+    }
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     Reelfarm__JobList list = REELFARM__JOB_LIST__INIT;
     L.ptrs = calloc(L.n ? L.n : 1, sizeof(*L.ptrs));
@@ -231,6 +240,7 @@ static void s_job_list(rf_coord *c, rf_wire_msg *msg)
             L.ptrs[i] = &L.infos[i];
         list.jobs = L.ptrs;
         list.n_jobs = L.n;
+        list.matched = matched;
         env.kind_case = REELFARM__ENVELOPE__KIND_JOB_LIST;
         env.job_list = &list;
         s_reply(c, msg, &env);

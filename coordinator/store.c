@@ -549,6 +549,44 @@ int rf_store_job_each(rf_store *self, int (*fn)(void *, const rf_store_job *), v
     return out;
 }
 
+int rf_store_job_newest(rf_store *self, uint32_t states_mask, uint32_t limit,
+                        int (*fn)(void *ctx, const rf_store_job *job), void *ctx, uint64_t *matched,
+                        rf_error *err)
+{
+    static const char *sql = "SELECT " JOB_COLS " FROM jobs WHERE ?1 = 0 OR (?1 >> state) & 1 = 1"
+                             " ORDER BY seq DESC LIMIT ?2";
+    static const char *count_sql =
+        "SELECT COUNT(*) FROM jobs WHERE ?1 = 0 OR (?1 >> state) & 1 = 1";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)states_mask);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rf_store_job j;
+        s_job_row(st, &j);
+        int stop = fn(ctx, &j);
+        rf_store_job_clear(&j);
+        if (stop)
+            break;
+    }
+    int out = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : s_db_error(self, err, "listing jobs");
+    s_done(self, st);
+    if (out || !matched)
+        return out;
+    st = s_stmt(self, count_sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)states_mask);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *matched = (uint64_t)sqlite3_column_int64(st, 0);
+    else
+        out = s_db_error(self, err, "counting jobs");
+    s_done(self, st);
+    return out;
+}
+
 /* ---- tasks ---------------------------------------------------------------------- */
 
 void rf_store_task_clear(rf_store_task *t)

@@ -60,6 +60,12 @@ void rf_store_job_clear(rf_store_job *job);
 int rf_store_job_put(rf_store *self, const rf_store_job *job, rf_error *err);
 /* Loads one job (RF_ENOTFOUND when absent); clear it afterwards. */
 int rf_store_job_get(rf_store *self, const char *id, rf_store_job *out, rf_error *err);
+/* Calls fn for the newest `limit` jobs whose state is in states_mask (bit 1 << state; 0:
+ * every state), newest first; fn returns nonzero to stop. *matched (may be NULL): how many
+ * jobs match in all. Reads only the rows it returns (the seq index) and counts the rest. */
+int rf_store_job_newest(rf_store *self, uint32_t states_mask, uint32_t limit,
+                        int (*fn)(void *ctx, const rf_store_job *job), void *ctx, uint64_t *matched,
+                        rf_error *err);
 /* Calls fn for every job in submission order; fn returns nonzero to stop. */
 int rf_store_job_each(rf_store *self, int (*fn)(void *ctx, const rf_store_job *job), void *ctx,
                       rf_error *err);

@@ -72,6 +72,22 @@ static void s_proc_end(rf_proc **p)
     rf_proc_destroy(p);
 }
 
+/* Runs a command to its end (registered for cleanup); its exit status, output in *out. */
+static int s_ctl(const char *const argv[], char **out)
+{
+    rf_error err;
+    rf_proc *p = s_proc_start(argv, &err);
+    *out = NULL;
+    if (!p)
+        return -1;
+    int status = -1;
+    if (rf_proc_wait(p, 30000, &status, &err) != 0)
+        status = -1;
+    *out = rf_proc_log(p, NULL);
+    s_proc_end(&p);
+    return status;
+}
+
 /* f must be static storage (it outlives a failed test). */
 static int s_farm_start(rf_farm *f, const char *name, const char *extra)
 {
@@ -612,7 +628,64 @@ RF_TEST(finished_jobs_leave_memory_and_are_answered_from_the_store)
         RF_CHECK_EQ_INT(in->state, REELFARM__JOB_STATE__JOB_DONE);
         RF_CHECK(in->chunk_steps_total > 0 && in->chunk_steps_done == in->chunk_steps_total);
     }
+    RF_CHECK_EQ_INT((int)rep.env->job_list->matched, NJOBS);
     rf_wire_msg_release(&rep);
+    /* a limit lists the newest (still in submission order) and says how many matched */
+    jl.limit = 3;
+    RF_CHECK_EQ_INT(rf_farm_call(&f, &le, &rep, 5000), 0);
+    RF_CHECK_EQ_INT(rep.env->kind_case, REELFARM__ENVELOPE__KIND_JOB_LIST);
+    RF_CHECK_EQ_INT((int)rep.env->job_list->n_jobs, 3);
+    RF_CHECK_EQ_INT((int)rep.env->job_list->matched, NJOBS);
+    for (size_t k = 0; k < rep.env->job_list->n_jobs && k < 3; k++)
+        RF_CHECK_EQ_STR(rep.env->job_list->jobs[k]->job_id, jobs[NJOBS - 3 + k]);
+    rf_wire_msg_release(&rep);
+    /* states filter before the limit: none failed; done ones counted */
+    Reelfarm__JobState want = REELFARM__JOB_STATE__JOB_FAILED;
+    jl.states = &want;
+    jl.n_states = 1;
+    RF_CHECK_EQ_INT(rf_farm_call(&f, &le, &rep, 5000), 0);
+    RF_CHECK_EQ_INT(rep.env->kind_case, REELFARM__ENVELOPE__KIND_JOB_LIST);
+    RF_CHECK_EQ_INT((int)rep.env->job_list->n_jobs, 0);
+    RF_CHECK_EQ_INT((int)rep.env->job_list->matched, 0);
+    rf_wire_msg_release(&rep);
+    want = REELFARM__JOB_STATE__JOB_DONE;
+    jl.limit = 1;
+    RF_CHECK_EQ_INT(rf_farm_call(&f, &le, &rep, 5000), 0);
+    RF_CHECK_EQ_INT(rep.env->kind_case, REELFARM__ENVELOPE__KIND_JOB_LIST);
+    RF_CHECK_EQ_INT((int)rep.env->job_list->n_jobs, 1);
+    RF_CHECK_EQ_INT((int)rep.env->job_list->matched, NJOBS);
+    RF_CHECK_EQ_STR(rep.env->job_list->jobs[0]->job_id, jobs[NJOBS - 1]);
+    rf_wire_msg_release(&rep);
+    /* reelctl jobs: the newest N, and it says how many were left out; --all lists every one */
+    {
+        char bin[1024], *out = NULL;
+        rf_proc_bin(bin, sizeof(bin), "reelctl");
+        const char *lim[] = {bin, "--api", f.aep, "jobs", "--limit", "2", NULL};
+        RF_CHECK_EQ_INT(s_ctl(lim, &out), 0);
+        RF_CHECK_CONTAINS(out, jobs[NJOBS - 1]);
+        RF_CHECK_CONTAINS(out, jobs[NJOBS - 2]);
+        RF_CHECK_MSG(strstr(out, jobs[0]) == NULL, "the oldest job is listed: %s", out);
+        RF_CHECK_CONTAINS(out, "2 newest of 8 jobs shown; 6 older left out");
+        free(out);
+        const char *all[] = {bin, "--api", f.aep, "jobs", "--all", NULL};
+        RF_CHECK_EQ_INT(s_ctl(all, &out), 0);
+        RF_CHECK_CONTAINS(out, jobs[0]);
+        RF_CHECK_CONTAINS(out, jobs[NJOBS - 1]);
+        RF_CHECK_MSG(strstr(out, "left out") == NULL, "--all left jobs out: %s", out);
+        free(out);
+        const char *dflt[] = {bin, "--api", f.aep, "jobs", NULL}; /* 50 by default: all 8 */
+        RF_CHECK_EQ_INT(s_ctl(dflt, &out), 0);
+        RF_CHECK_CONTAINS(out, jobs[0]);
+        RF_CHECK_MSG(strstr(out, "left out") == NULL, "8 jobs left some out: %s", out);
+        free(out);
+        const char *bad[] = {bin, "--api", f.aep, "jobs", "--limit", "0", NULL};
+        RF_CHECK_EQ_INT(s_ctl(bad, &out), 2);
+        RF_CHECK_CONTAINS(out, "--limit needs a count");
+        free(out);
+        const char *bad2[] = {bin, "--api", f.aep, "jobs", "--limit", "2x", NULL};
+        RF_CHECK_EQ_INT(s_ctl(bad2, &out), 2);
+        free(out);
+    }
 
     Reelfarm__Envelope ce = REELFARM__ENVELOPE__INIT;
     Reelfarm__Cancel cr = REELFARM__CANCEL__INIT;
