@@ -1072,7 +1072,7 @@ static int s_result_blob(rf_coord *c, c_task *t, rf_wire_msg *msg, rf_error *err
         if (!rc)
             rc = rf_chunk_state_pack(s, (uint32_t)job->spec->steps, 0, &buf, &len, err);
         if (!rc)
-            rc = rf_store_blob_put_packed(c->store, buf, len, job->row.id, t->row.result, err);
+            rc = rf_store_blob_put_ref(c->store, buf, len, job->row.id, t->row.result, err);
         free(buf);
         rf_chunk_state_destroy(&s);
         return rc;

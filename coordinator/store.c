@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 #define STMT_CACHE     64
 #define COUNTERS       8
 #define PACK_BLOB_MAX  ((size_t)1 << 20)    /* larger blobs get a file of their own */
@@ -56,6 +56,9 @@ struct rf_store {
     int packs_dir; /* blobs/packs exists */
     int rfd;       /* a pack file open for reading (rfd_id), or -1 */
     uint64_t rfd_id;
+    /* jobs whose pack_jobs row for the open transaction's pack is written */
+    char refjobs[8][RF_STORE_ID_MAX];
+    int nrefjobs;
 };
 
 static const char *s_schema[] = {
@@ -101,6 +104,12 @@ static const char *s_schema[] = {
     "ALTER TABLE jobs ADD COLUMN segments_done INTEGER;"
     "ALTER TABLE jobs ADD COLUMN segments_total INTEGER;"
     "CREATE INDEX jobs_seq ON jobs(seq);",
+    /* version 6: blobs without a row of their own (rf_store_blob_put_ref: a chunk's result,
+     * named by its task row) keep their pack alive through (pack, job) rows, one per
+     * transaction and job, deleted with the job's blobs */
+    "CREATE TABLE pack_jobs(pack INTEGER NOT NULL, job_id TEXT NOT NULL,"
+    " PRIMARY KEY(pack, job_id)) WITHOUT ROWID;"
+    "CREATE INDEX pack_jobs_job ON pack_jobs(job_id);",
 };
 
 static int s_db_error(rf_store *self, rf_error *err, const char *what)
@@ -330,6 +339,7 @@ int rf_store_commit(rf_store *self, rf_error *err)
     for (int i = 0; i < self->ncounters; i++)
         self->counters[i].dirty = 0;
     self->pack_len = 0;
+    self->nrefjobs = 0;
     return 0;
 }
 
@@ -339,6 +349,7 @@ void rf_store_rollback(rf_store *self)
     rf_atomic_file_abort(&self->pack);
     self->pack_len = 0;
     self->pack_failed = 0;
+    self->nrefjobs = 0;
     if (!self->in_tx)
         return;
     sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
@@ -908,6 +919,71 @@ int rf_store_blob_put(rf_store *self, const void *data, size_t len, const char *
     return s_step_done(self, st, err, "recording a blob");
 }
 
+/* Appends len bytes to the open transaction's pack (begun here when none is), at *off. */
+static int s_pack_append(rf_store *self, const void *data, size_t len, uint64_t *off, rf_error *err)
+{
+    if (!self->pack) {
+        char path[PATH_MAX + 64];
+        uint64_t id = 0;
+        int rc = rf_store_next(self, "pack", &id, err);
+        snprintf(path, sizeof(path), "%s/blobs/packs", self->dir);
+        if (!rc && !self->packs_dir && (rc = rf_mkdirs(path, 0700, err)) == 0)
+            self->packs_dir = 1;
+        if (rc)
+            return rc;
+        snprintf(path, sizeof(path), "%s/blobs/packs/%llu", self->dir, (unsigned long long)id);
+        self->pack = rf_atomic_file_begin(path, err);
+        if (!self->pack)
+            return err ? (int)err->code : RF_EIO;
+        self->pack_id = id;
+        self->pack_len = 0;
+        self->nrefjobs = 0;
+    }
+    int rc = rf_atomic_file_write(self->pack, data, len, err);
+    if (rc) {
+        self->pack_failed = 1; /* its length is unknown now: this transaction cannot commit */
+        return rc;
+    }
+    *off = self->pack_len;
+    self->pack_len += len;
+    return 0;
+}
+
+int rf_store_blob_put_ref(rf_store *self, const void *data, size_t len, const char *job_id,
+                          char ref_out[RF_STORE_REF_MAX], rf_error *err)
+{
+    if (!self->in_tx || self->pack_failed || len > PACK_BLOB_MAX || self->pack_len + len > PACK_MAX)
+        return rf_store_blob_put(self, data, len, job_id, ref_out, err);
+    rf_hash h;
+    char hex[RF_HASH_HEX];
+    rf_blake2b(data, len, &h);
+    rf_hash_to_hex(&h, hex);
+    uint64_t off = 0;
+    int rc = s_pack_append(self, data, len, &off, err);
+    if (rc)
+        return rc;
+    const char *job = job_id ? job_id : "";
+    int known = 0;
+    for (int i = 0; i < self->nrefjobs && !known; i++)
+        known = strcmp(self->refjobs[i], job) == 0;
+    if (!known) { /* the pack lives while a pack_jobs row names it */
+        static const char *sql = "INSERT OR IGNORE INTO pack_jobs(pack, job_id) VALUES(?1, ?2)";
+        sqlite3_stmt *st = s_stmt(self, sql, err);
+        if (!st)
+            return err ? (int)err->code : RF_EIO;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)self->pack_id);
+        s_bind_text(st, 2, job);
+        rc = s_step_done(self, st, err, "recording a pack");
+        if (rc)
+            return rc;
+        if (self->nrefjobs < (int)(sizeof(self->refjobs) / sizeof(self->refjobs[0])))
+            snprintf(self->refjobs[self->nrefjobs++], RF_STORE_ID_MAX, "%s", job);
+    }
+    snprintf(ref_out, RF_STORE_REF_MAX, "%s@%llu+%llu+%zu", hex, (unsigned long long)self->pack_id,
+             (unsigned long long)off, len);
+    return 0;
+}
+
 int rf_store_blob_put_packed(rf_store *self, const void *data, size_t len, const char *job_id,
                              char hex_out[RF_HASH_HEX], rf_error *err)
 {
@@ -929,30 +1005,12 @@ int rf_store_blob_put_packed(rf_store *self, const void *data, size_t len, const
     sqlite3_int64 off = found ? sqlite3_column_int64(st, 1) : 0;
     s_done(self, st);
     if (!found) { /* new bytes: appended to this transaction's pack */
-        if (!self->pack) {
-            char path[PATH_MAX + 64];
-            uint64_t id = 0;
-            int rc = rf_store_next(self, "pack", &id, err);
-            snprintf(path, sizeof(path), "%s/blobs/packs", self->dir);
-            if (!rc && !self->packs_dir && (rc = rf_mkdirs(path, 0700, err)) == 0)
-                self->packs_dir = 1;
-            if (rc)
-                return rc;
-            snprintf(path, sizeof(path), "%s/blobs/packs/%llu", self->dir, (unsigned long long)id);
-            self->pack = rf_atomic_file_begin(path, err);
-            if (!self->pack)
-                return err ? (int)err->code : RF_EIO;
-            self->pack_id = id;
-            self->pack_len = 0;
-        }
-        int rc = rf_atomic_file_write(self->pack, data, len, err);
-        if (rc) {
-            self->pack_failed = 1; /* its length is unknown now: this transaction cannot commit */
+        uint64_t at = 0;
+        int rc = s_pack_append(self, data, len, &at, err);
+        if (rc)
             return rc;
-        }
         pack = (sqlite3_int64)self->pack_id;
-        off = (sqlite3_int64)self->pack_len;
-        self->pack_len += len;
+        off = (sqlite3_int64)at;
     }
     st = s_stmt(self, ins_sql, err);
     if (!st)
@@ -969,6 +1027,9 @@ int rf_store_blob_put_packed(rf_store *self, const void *data, size_t len, const
     }
     return s_step_done(self, st, err, "recording a blob");
 }
+
+static int s_pack_read(rf_store *self, const char *hex, uint64_t pack, uint64_t off, size_t n,
+                       unsigned char **out, size_t *len, rf_error *err);
 
 /* Reads a packed blob (RF_ENOTFOUND when no pack holds it). */
 static int s_pack_get(rf_store *self, const char *hex, unsigned char **out, size_t *len,
@@ -988,6 +1049,13 @@ static int s_pack_get(rf_store *self, const char *hex, unsigned char **out, size
              off = (uint64_t)sqlite3_column_int64(st, 1);
     size_t n = (size_t)sqlite3_column_int64(st, 2);
     s_done(self, st);
+    return s_pack_read(self, hex, pack, off, n, out, len, err);
+}
+
+/* Reads n bytes at off of pack (this transaction's, or its file) for blob hex. */
+static int s_pack_read(rf_store *self, const char *hex, uint64_t pack, uint64_t off, size_t n,
+                       unsigned char **out, size_t *len, rf_error *err)
+{
     unsigned char *buf = malloc(n ? n : 1);
     if (!buf)
         return rf_error_set(err, RF_ENOMEM, "out of memory reading blob %s (%zu bytes)", hex, n);
@@ -1025,8 +1093,43 @@ static int s_pack_get(rf_store *self, const char *hex, unsigned char **out, size
     return 0;
 }
 
+/* A reference "HASH@PACK+OFFSET+LENGTH" (rf_store_blob_put_ref): read from its pack. */
+static int s_ref_get(rf_store *self, const char *ref, void **data, size_t *len, rf_error *err)
+{
+    char hex[RF_HASH_HEX];
+    unsigned long long pack = 0, off = 0, n = 0;
+    const char *at = strchr(ref, '@');
+    char tail;
+    if (!at || at - ref != RF_HASH_HEX - 1 ||
+        sscanf(at + 1, "%llu+%llu+%llu%c", &pack, &off, &n, &tail) != 3 || n > PACK_BLOB_MAX)
+        return rf_error_set(err, RF_EINVAL, "not a blob reference: %.100s", ref);
+    memcpy(hex, ref, RF_HASH_HEX - 1);
+    hex[RF_HASH_HEX - 1] = 0;
+    rf_hash want, have;
+    if (rf_hash_from_hex(hex, &want))
+        return rf_error_set(err, RF_EINVAL, "not a blob reference: %.100s", ref);
+    unsigned char *buf = NULL;
+    size_t got = 0;
+    int rc = s_pack_read(self, hex, pack, off, (size_t)n, &buf, &got, err);
+    if (rc)
+        return rc;
+    rf_blake2b(buf, got, &have);
+    if (!rf_hash_equal(&want, &have)) {
+        free(buf);
+        return rf_error_set(err, RF_EIO,
+                            "blob %s is corrupt in its pack %s/blobs/packs/%llu: its contents do "
+                            "not match its name",
+                            hex, self->dir, pack);
+    }
+    *data = buf;
+    *len = got;
+    return 0;
+}
+
 int rf_store_blob_get(rf_store *self, const char *hex, void **data, size_t *len, rf_error *err)
 {
+    if (hex && strchr(hex, '@'))
+        return s_ref_get(self, hex, data, len, err);
     char path[PATH_MAX + 160];
     if (rf_store_blob_path(self, hex, path, sizeof(path)))
         return rf_error_set(err, RF_EINVAL, "not a blob name: %.80s", hex);
@@ -1092,7 +1195,12 @@ int rf_store_blob_gc(rf_store *self, int64_t cutoff_ms, int *removed, rf_error *
         "DELETE FROM blobs WHERE job_id IN (SELECT id FROM jobs WHERE state IN (3, 4, 5)"
         " AND finished_ms < ?1) RETURNING hash, pack";
     static const char *ref_sql = "SELECT 1 FROM blobs WHERE hash = ?1 LIMIT 1";
-    static const char *pack_sql = "SELECT 1 FROM blobs WHERE pack = ?1 LIMIT 1";
+    static const char *pack_sql = "SELECT 1 FROM blobs WHERE pack = ?1 UNION ALL"
+                                  " SELECT 1 FROM pack_jobs WHERE pack = ?1 LIMIT 1";
+    /* the packs of their row-less blobs (rf_store_blob_put_ref) */
+    static const char *packs_sql =
+        "DELETE FROM pack_jobs WHERE job_id IN (SELECT id FROM jobs WHERE state IN (3, 4, 5)"
+        " AND finished_ms < ?1) RETURNING pack";
     int count = 0;
     int rc = rf_store_begin(self, err);
     if (rc)
@@ -1120,7 +1228,49 @@ int rf_store_blob_gc(rf_store *self, int64_t cutoff_ms, int *removed, rf_error *
         n++;
     }
     s_done(self, st);
+    int64_t *packs = NULL;
+    size_t np = 0, capp = 0;
+    st = rc == SQLITE_DONE ? s_stmt(self, packs_sql, err) : NULL;
+    if (st) {
+        sqlite3_bind_int64(st, 1, cutoff_ms);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            if (np == capp) {
+                capp = capp ? capp * 2 : 64;
+                void *p = realloc(packs, capp * sizeof(*packs));
+                if (!p)
+                    break;
+                packs = p;
+            }
+            packs[np++] = sqlite3_column_int64(st, 0);
+        }
+        s_done(self, st);
+    }
+    if (rc != SQLITE_DONE) { /* a pack must not go while a row might still name it */
+        free(hashes);
+        free(packs);
+        rf_store_rollback(self);
+        return err && err->code ? (int)err->code : s_db_error(self, err, "collecting blobs");
+    }
     rc = rf_store_commit(self, err);
+    for (size_t i = 0; !rc && i < np; i++) {
+        sqlite3_stmt *q = s_stmt(self, pack_sql, err);
+        if (!q)
+            break;
+        sqlite3_bind_int64(q, 1, packs[i]);
+        int used = sqlite3_step(q) == SQLITE_ROW;
+        s_done(self, q);
+        if (used)
+            continue;
+        char path[PATH_MAX + 64];
+        snprintf(path, sizeof(path), "%s/blobs/packs/%lld", self->dir, (long long)packs[i]);
+        if (self->rfd >= 0 && self->rfd_id == (uint64_t)packs[i]) {
+            close(self->rfd);
+            self->rfd = -1;
+        }
+        if (unlink(path) == 0)
+            count++;
+    }
+    free(packs);
     for (size_t i = 0; !rc && i < n; i++) {
         sqlite3_stmt *q = s_stmt(self, ref_sql, err);
         if (!q)

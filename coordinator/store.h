@@ -22,7 +22,8 @@
 
 typedef struct rf_store rf_store;
 
-#define RF_STORE_ID_MAX 64
+#define RF_STORE_ID_MAX  64
+#define RF_STORE_REF_MAX 128 /* a blob reference: hash, "@", pack, offset, length */
 
 /* Opens (creating when needed, mode 0700) the state directory. Refuses a database
  * written by a newer schema. */
@@ -82,8 +83,8 @@ typedef struct rf_store_task {
     char worker[RF_STORE_ID_MAX];
     int64_t lease_deadline_ms;
     int failures;
-    char *failed_workers; /* comma-separated worker names that failed it */
-    char result[RF_HASH_HEX];
+    char *failed_workers;          /* comma-separated worker names that failed it */
+    char result[RF_STORE_REF_MAX]; /* a blob's hash, or a reference (rf_store_blob_put_ref) */
     char *error;
     char worker_name[128]; /* the name of that worker (survives a coordinator restart) */
 } rf_store_task;
@@ -143,8 +144,17 @@ int rf_store_blob_put(rf_store *self, const void *data, size_t len, const char *
  * A failed append fails the transaction's commit. */
 int rf_store_blob_put_packed(rf_store *self, const void *data, size_t len, const char *job_id,
                              char hex_out[RF_HASH_HEX], rf_error *err);
-/* Reads a whole blob (its own file, else its pack) into a malloc'd buffer (caller frees),
- * verifying its hash. */
+/* For one job's blob that a row of the caller names (a chunk's result in its task row):
+ * appended to the transaction's pack like rf_store_blob_put_packed but with no blob row
+ * (whose index, keyed by a random hash, took a page write per result); the pack is
+ * recorded for the job once per transaction (pack_jobs, what the GC of the job's blobs
+ * deletes). *ref_out: "HASH@PACK+OFFSET+LENGTH", read back by rf_store_blob_get. Equal
+ * bytes are not shared. Outside a transaction, over 1 MiB or after a failed append: as
+ * rf_store_blob_put (ref_out is the hash). */
+int rf_store_blob_put_ref(rf_store *self, const void *data, size_t len, const char *job_id,
+                          char ref_out[RF_STORE_REF_MAX], rf_error *err);
+/* Reads a whole blob (its own file, else its pack; or the place a reference names) into a
+ * malloc'd buffer (caller frees), verifying its hash. */
 int rf_store_blob_get(rf_store *self, const char *hex, void **data, size_t *len, rf_error *err);
 /* The file path of a blob put with rf_store_blob_put (for streaming, e.g. a finished video;
  * a packed blob has no file of its own). */

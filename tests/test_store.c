@@ -286,6 +286,113 @@ RF_TEST(packed_blobs_commit_with_their_transaction)
     rf_store_destroy(&st);
 }
 
+static int s_exists(const char *dir, const char *rel)
+{
+    char path[1024];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/%s", dir, rel);
+    return stat(path, &sb) == 0;
+}
+
+/* Row-less blobs (a chunk's result named by its task row): read back through their
+ * reference, gone with a rolled-back transaction, their pack kept while any job with a
+ * blob in it is not collected, removed when the last such job is; hostile references are
+ * refused, corrupt bytes caught. */
+RF_TEST(blob_refs_live_in_packs_while_a_job_needs_them)
+{
+    rf_store *st = s_open("s9");
+    char dir[512];
+    rf_test_path(dir, sizeof(dir), "s9");
+    rf_store_job j = {0};
+    snprintf(j.id, sizeof(j.id), "old");
+    j.state = 3; /* done */
+    j.finished_ms = 100;
+    RF_CHECK_EQ_INT(rf_store_job_put(st, &j, NULL), 0);
+    snprintf(j.id, sizeof(j.id), "live");
+    j.state = 2;
+    j.finished_ms = 0;
+    RF_CHECK_EQ_INT(rf_store_job_put(st, &j, NULL), 0);
+    char r0[RF_STORE_REF_MAX], r1[RF_STORE_REF_MAX], r2[RF_STORE_REF_MAX], r3[RF_STORE_REF_MAX],
+        r4[RF_STORE_REF_MAX], loose[RF_STORE_REF_MAX], h[RF_HASH_HEX];
+    void *data;
+    size_t len;
+    rf_error err;
+    RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, "never", 5, "old", r0, NULL), 0);
+    RF_CHECK(strchr(r0, '@') != NULL);
+    RF_CHECK_EQ_INT(rf_store_blob_get(st, r0, &data, &len, NULL), 0); /* same transaction */
+    RF_CHECK(len == 5 && memcmp(data, "never", 5) == 0);
+    free(data);
+    rf_store_rollback(st);
+    RF_CHECK(!s_exists(dir, "blobs/packs/1"));
+    RF_CHECK(rf_store_blob_get(st, r0, &data, &len, NULL) != 0);
+    /* pack 1: both jobs (and a blob row of the old one); pack 2: the old job only */
+    RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, "old one", 7, "old", r1, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, "live one", 8, "live", r2, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, "old one", 7, "old", r3, NULL), 0);
+    RF_CHECK(strcmp(r1, r3) != 0); /* not shared: another place */
+    RF_CHECK_EQ_INT(rf_store_blob_put_packed(st, "row", 3, "old", h, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_commit(st, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, "old two", 7, "old", r4, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_commit(st, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, "outside", 7, "live", loose, NULL), 0);
+    RF_CHECK(strchr(loose, '@') == NULL); /* no transaction: a file of its own */
+    rf_store_destroy(&st);
+    st = s_open("s9");
+    const char *refs[] = {r1, r2, r3, r4, loose};
+    const char *want[] = {"old one", "live one", "old one", "old two", "outside"};
+    for (int i = 0; i < 5; i++) {
+        RF_CHECK_MSG(rf_store_blob_get(st, refs[i], &data, &len, &err) == 0, "%s", err.msg);
+        RF_CHECK(len == strlen(want[i]) && memcmp(data, want[i], len) == 0);
+        free(data);
+    }
+    RF_CHECK(s_exists(dir, "blobs/packs/1") && s_exists(dir, "blobs/packs/2"));
+    int removed = -1;
+    RF_CHECK_EQ_INT(rf_store_blob_gc(st, 1000, &removed, NULL), 0);
+    RF_CHECK(!s_exists(dir, "blobs/packs/2")); /* only the old job's */
+    RF_CHECK(s_exists(dir, "blobs/packs/1"));  /* the live job's result is in it */
+    RF_CHECK_EQ_INT(rf_store_blob_get(st, r2, &data, &len, NULL), 0);
+    free(data);
+    RF_CHECK(rf_store_blob_get(st, r4, &data, &len, NULL) != 0);
+    /* the live job finishes and is collected: its pack goes */
+    snprintf(j.id, sizeof(j.id), "live");
+    j.state = 3;
+    j.finished_ms = 200;
+    RF_CHECK_EQ_INT(rf_store_job_put(st, &j, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_gc(st, 1000, &removed, NULL), 0);
+    RF_CHECK(!s_exists(dir, "blobs/packs/1"));
+    /* hostile references */
+    char bad[RF_STORE_REF_MAX * 2];
+    const char *hostile[] = {"@", "zz@1+0+5", "abc@1+0+5"};
+    for (int i = 0; i < 3; i++) {
+        RF_CHECK_EQ_INT(rf_store_blob_get(st, hostile[i], &data, &len, &err), RF_EINVAL);
+        RF_CHECK_CONTAINS(err.msg, "not a blob");
+    }
+    char hex[RF_HASH_HEX];
+    memcpy(hex, r2, RF_HASH_HEX - 1);
+    hex[RF_HASH_HEX - 1] = 0;
+    snprintf(bad, sizeof(bad), "%s@1+0+5x", hex);
+    RF_CHECK_EQ_INT(rf_store_blob_get(st, bad, &data, &len, &err), RF_EINVAL);
+    snprintf(bad, sizeof(bad), "%s@1+0+99999999999", hex);
+    RF_CHECK_EQ_INT(rf_store_blob_get(st, bad, &data, &len, &err), RF_EINVAL);
+    snprintf(bad, sizeof(bad), "%s@99+0+5", hex);
+    RF_CHECK(rf_store_blob_get(st, bad, &data, &len, &err) != 0); /* no such pack */
+    /* bit rot: a reference to bytes that do not hash to its name */
+    RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, "abcdef", 6, "x", r1, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_commit(st, NULL), 0);
+    char *at = strchr(r1, '@');
+    RF_CHECK(at != NULL);
+    if (at) {
+        snprintf(bad, sizeof(bad), "%.*s%s", (int)(at - r1), r1, "@3+1+5");
+        RF_CHECK_EQ_INT(rf_store_blob_get(st, bad, &data, &len, &err), RF_EIO);
+        RF_CHECK_CONTAINS(err.msg, "corrupt");
+    }
+    rf_store_destroy(&st);
+}
+
 RF_TEST(gc_removes_blobs_of_old_finished_jobs_only)
 {
     rf_store *st = s_open("s7");

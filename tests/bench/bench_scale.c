@@ -22,7 +22,8 @@
  *    TaskAssign at once (no state, no store): the ZeroMQ + protobuf + harness ceiling.
  * Peers measured once: the durable floor (what the store must do per task through
  * coordinator/store.c: the result blob packed as the coordinator packs it, the task row
- * twice, 64 tasks per commit; beside it the blob in a file of its own, and the rows alone)
+ * twice, 64 tasks per commit; beside it with a blob row, the blob in a file of its own,
+ * and the rows alone)
  * and lockstep mode: reelfarm-worker --backend sim --count 32 on a 256-chunk lockstep job
  * (sync every step): rounds/s and the coordinator's fusion round latency from /metrics.
  * And many short jobs: the same 10,000 chunks as 1,000 jobs of 10 on 100 workers
@@ -697,7 +698,8 @@ static int s_run_echo(int n, int64_t delay_us, result *r)
 
 /* The durable floor: per task what the store must do (result blob, task row at dispatch
  * and at completion), 64 tasks per commit, through coordinator/store.c. Tasks/s. */
-/* with_blob: 0 rows only, 1 the blob in a file of its own, 2 packed (as the coordinator) */
+/* with_blob: 0 rows only, 1 the blob in a file of its own, 2 packed without a blob row (as
+ * the coordinator stores results), 3 packed with a blob row */
 static double s_durable_floor(int with_blob)
 {
     char dir[512], hash[RF_HASH_HEX];
@@ -730,7 +732,9 @@ static double s_durable_floor(int with_blob)
             rc = rf_store_task_put(st, &t, &err);
         if (!rc && with_blob == 1)
             rc = rf_store_blob_put(st, blob, sizeof(blob), "job-1", t.result, &err);
-        if (!rc && with_blob == 2)
+        if (!rc && with_blob == 2) /* as the coordinator stores a chunk's result */
+            rc = rf_store_blob_put_ref(st, blob, sizeof(blob), "job-1", t.result, &err);
+        if (!rc && with_blob == 3) /* with a blob row (hash-keyed), as before schema 6 */
             rc = rf_store_blob_put_packed(st, blob, sizeof(blob), "job-1", t.result, &err);
         t.state = REELFARM__UNIT_STATE__UNIT_DONE;
         if (!rc)
@@ -875,12 +879,14 @@ int main(void)
     printf("bench_scale: one %d-chunk job (independent mode, 1 step per chunk); goal >= %.0f "
            "dispatches/s, p99 < %.1f ms\n",
            CHUNKS, GOAL_RATE, GOAL_P99_MS);
-    double floor = s_durable_floor(2), loose = s_durable_floor(1), rows = s_durable_floor(0);
+    double floor = s_durable_floor(2), row = s_durable_floor(3), loose = s_durable_floor(1),
+           rows = s_durable_floor(0);
     printf("peer: durable floor (coordinator/store.c alone, 64 tasks per commit): result blob "
-           "packed + task row twice per task %.0f tasks/s (%.1f us each); with the blob in a "
-           "file of its own %.0f tasks/s (%.1f us); the rows alone %.0f tasks/s (%.1f us)\n",
-           floor, floor > 0 ? 1e6 / floor : 0, loose, loose > 0 ? 1e6 / loose : 0, rows,
-           rows > 0 ? 1e6 / rows : 0);
+           "packed + task row twice per task %.0f tasks/s (%.1f us each); with a blob row "
+           "(hash-keyed) %.0f tasks/s (%.1f us); with the blob in a file of its own %.0f "
+           "tasks/s (%.1f us); the rows alone %.0f tasks/s (%.1f us)\n",
+           floor, floor > 0 ? 1e6 / floor : 0, row, row > 0 ? 1e6 / row : 0, loose,
+           loose > 0 ? 1e6 / loose : 0, rows, rows > 0 ? 1e6 / rows : 0);
     result first = {0}, sat, paced;
     int rc = 0, k = 0;
     for (const char *s = list; *s;) {
