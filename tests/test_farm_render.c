@@ -117,7 +117,7 @@ RF_TEST(engine_workers_render_the_same_film_on_one_or_two_workers)
 }
 
 static const char *s_spec =
-    "name: %s\nmodel: reel-tiny\nwidth: 64\nheight: 64\nseed: 5\nsteps: 8\nmode: %s\n"
+    "name: %s\nmodel: reel-tiny\nwidth: 64\nheight: 64\nseed: 5\nmode: %s\n"
     "chunk:\n  frames: 33\n  overlap: 16\n"
     "shots:\n  - prompt: a red circle moves to the right on a black background\n"
     "    frames: 97\n"

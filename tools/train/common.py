@@ -33,6 +33,17 @@ def work(*p):
     return os.path.join(WORK, *p)
 
 
+def vae_checkpoint():
+    """The newest VAE stage's checkpoint under WORK: the decoder trained on after the joint
+    retraining (vae_joint_dec_ckpt.pt), the joint encoder+decoder retraining
+    (vae_joint_ckpt.pt), the decoder-only one (vae_dec_ckpt.pt, the base encoder with a
+    trained-on decoder), or the base (vae_ckpt.pt). Each holds the whole VAE."""
+    for name in ("vae_joint_dec_ckpt.pt", "vae_joint_ckpt.pt", "vae_dec_ckpt.pt", "vae_ckpt.pt"):
+        if os.path.exists(work(name)):
+            return work(name)
+    raise FileNotFoundError("no VAE checkpoint under %s: run train_vae.py first" % WORK)
+
+
 def threads():
     n = int(os.environ.get("REEL_TINY_THREADS", "1"))
     torch.set_num_threads(n)

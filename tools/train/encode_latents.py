@@ -3,7 +3,7 @@
 
 Renders --clips captioned 17-frame 64x64 clips (clips.sample_attrs with a fixed seed;
 held-out combinations excluded), encodes them with the trained (then frozen) VAE
-encoder, and caches raw mu. `--shard i --of n` encodes every n-th clip (so two
+encoder (the newest stage's: common.vae_checkpoint), and caches raw mu. `--shard i --of n` encodes every n-th clip (so two
 processes can share the work); `--merge` joins the shards, computes the per-channel
 latents_mean / latents_std over the whole set and writes build/train-tiny/latents.pt
 with the normalized latents z = (mu - mean) / std, the captions and the attributes.
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 import clips
-from common import FRAMES, H, W, Z_DIM, FastVAE, clip_tensor, threads, work
+from common import FRAMES, H, W, Z_DIM, FastVAE, clip_tensor, threads, vae_checkpoint, work
 
 
 def dataset_attrs(n, seed=7):
@@ -33,7 +33,7 @@ def dataset_attrs(n, seed=7):
 
 
 def load_vae():
-    c = torch.load(work("vae_ckpt.pt"))
+    c = torch.load(vae_checkpoint())
     sd = dict(c["sd"])
     sd["latents_mean"], sd["latents_std"] = torch.zeros(Z_DIM), torch.ones(Z_DIM)
     return FastVAE(sd), c["step"]

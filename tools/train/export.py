@@ -20,7 +20,7 @@ import sentencepiece as spm
 import torch
 
 import clips
-from common import FPS, FRAMES, H, MODEL_DIR, W, FastVAE, clip_tensor, work  # first: sets the path
+from common import FPS, FRAMES, H, MODEL_DIR, W, FastVAE, clip_tensor, vae_checkpoint, work  # first: sets the path
 import st  # noqa: E402
 import tiny  # noqa: E402
 import umt5  # noqa: E402
@@ -32,8 +32,7 @@ DEFAULTS = {"sampler": "unipc", "steps": 20, "shift": 3.0, "guidance": 4.0, "wid
 
 
 def vae_state():
-    dec = work("vae_dec_ckpt.pt")
-    c = torch.load(dec if os.path.exists(dec) else work("vae_ckpt.pt"))
+    c = torch.load(vae_checkpoint())
     lat = torch.load(work("latents.pt"))
     sd = {k: v.float().contiguous() for k, v in c["sd"].items()}
     sd["latents_mean"], sd["latents_std"] = lat["mean"].float(), lat["std"].float()
@@ -108,7 +107,9 @@ def main():
 
     warm, curve = (-1, []) if args.skip_warmup else measure_warmup(sd)
     model = {"name": "reel-tiny", "dit": "dit", "vae": "vae.safetensors", "t5": "t5.safetensors",
-             "tokenizer": "tokenizer.model", "defaults": DEFAULTS, "decode_warmup": warm}
+             "tokenizer": "tokenizer.model", "defaults": DEFAULTS}
+    if warm >= 0:  # unmeasured (--skip-warmup) or never within 1/255: left out, the engine's default
+        model["decode_warmup"] = warm
     with open(os.path.join(MODEL_DIR, "model.json"), "w") as f:
         json.dump(model, f, indent=2)
         f.write("\n")

@@ -17,6 +17,16 @@ valid) while the DiT trains: build/train-tiny/vae_dec_ckpt.pt, which export.py p
 decodes N whole native clips per step from the cached latents (+ noise of
 --latent-noise x their std), against the re-rendered clips: the temporal layers then
 learn on the exact input the engine decodes (the crop steps teach them little).
+--joint-clips N (session 3) trains the encoder again, with the decoder, on N whole native
+clips a step (foreground weighted): the frozen encoder had kept colour weakly (purple and
+cyan close to blue), the ceiling of what the DiT could learn. It starts from vae_ckpt.pt's
+encoder and vae_dec_ckpt.pt's decoder and writes build/train-tiny/vae_joint_ckpt.pt, which
+encode_latents.py and export.py then prefer; --anchor keeps the new latents near the
+cached ones (squared difference in units of their std), so the DiT trained on those
+continues instead of starting over. --decoder-only --after-joint then trains that decoder
+on (vae_joint_dec_ckpt.pt) with the re-encoded latents cached; --lone-frames adds lone
+frames (an image input is encoded alone: the whole-clip stages never showed the decoder
+one).
 """
 import argparse
 import json
@@ -134,6 +144,14 @@ def recon_mu(vae, mu, std, x, g, noise, fg_weight):
     return (w * d.abs()).mean() + (w * d.pow(2)).mean(), d.abs().mean().item()
 
 
+def recon_joint(vae, old_mu, std, x, g, noise, fg_weight, anchor):
+    """Loss of encoding and decoding whole clips x, plus the anchor to the old latents."""
+    mu = vae.encode(x, whole=True)
+    loss, l1 = recon_mu(vae, mu, std, x, g, noise, fg_weight)
+    drift = ((mu - old_mu) / std).pow(2).mean()
+    return loss + anchor * drift, l1, drift.item()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=25.0)
@@ -145,6 +163,17 @@ def main():
     ap.add_argument("--cached-clips", type=int, default=0,
                     help="with --decoder-only: each step decodes this many whole cached clips "
                          "(latents.pt) instead of the crop/frame mix")
+    ap.add_argument("--joint-clips", type=int, default=0,
+                    help="train encoder and decoder on this many whole cached clips a step "
+                         "(from vae_ckpt.pt's encoder, vae_dec_ckpt.pt's decoder) into vae_joint_ckpt.pt")
+    ap.add_argument("--after-joint", action="store_true",
+                    help="with --decoder-only: start from vae_joint_ckpt.pt (its encoder frozen, its "
+                         "latents cached) and write vae_joint_dec_ckpt.pt")
+    ap.add_argument("--lone-frames", action="store_true",
+                    help="--cached-clips: each step also decodes two lone whole frames (what an "
+                         "image input encodes to)")
+    ap.add_argument("--anchor", type=float, default=0.1,
+                    help="--joint-clips: weight of the new latents' squared drift from the cached ones")
     ap.add_argument("--latent-noise", type=float, default=0.1,
                     help="--cached-clips: noise added to the latent, in units of its std")
     ap.add_argument("--decay-from", type=float, default=0.0,
@@ -152,17 +181,27 @@ def main():
     args = ap.parse_args()
     threads()
     torch.manual_seed(0)
-    ck = work("vae_dec_ckpt.pt" if args.decoder_only else "vae_ckpt.pt")
+    joint = args.joint_clips > 0
+    assert not (joint and args.decoder_only), "--joint-clips trains the encoder too"
+    assert not args.after_joint or args.decoder_only, "--after-joint goes with --decoder-only"
+    ck = work("vae_joint_ckpt.pt" if joint else "vae_joint_dec_ckpt.pt" if args.after_joint
+              else "vae_dec_ckpt.pt" if args.decoder_only else "vae_ckpt.pt")
     sd = random_state(wan_vae_shapes(dim=VAE_DIM, z_dim=Z_DIM), seed=0)
     framewise_init(sd)
     sd["latents_mean"], sd["latents_std"] = torch.zeros(Z_DIM), torch.ones(Z_DIM)
     train_names = [k for k in sorted(sd) if not k.startswith("latents_")]
     if args.decoder_only:
-        enc = torch.load(work("vae_ckpt.pt"))
+        enc = torch.load(work("vae_joint_ckpt.pt" if args.after_joint else "vae_ckpt.pt"))
         with torch.no_grad():
             for k in train_names:
                 sd[k].copy_(enc["sd"][k])
         train_names = [k for k in train_names if k.startswith("decoder.") or k.startswith("conv2.")]
+    if joint:
+        enc, dec = torch.load(work("vae_ckpt.pt")), torch.load(work("vae_dec_ckpt.pt"))
+        with torch.no_grad():
+            for k in train_names:
+                is_dec = k.startswith("decoder.") or k.startswith("conv2.")
+                sd[k].copy_((dec if is_dec else enc)["sd"][k])
     for k in train_names:
         sd[k].requires_grad_(True)
     opt = torch.optim.Adam([sd[k] for k in train_names], lr=args.lr, betas=(0.9, 0.99))
@@ -176,8 +215,8 @@ def main():
         step, log, spent = c["step"], c["log"], c["spent"]
         print("resumed at step %d (%.1f min spent)" % (step, spent / 60), flush=True)
     vae = FastVAE(sd)
-    cached = CachedClips() if args.cached_clips else None
-    assert cached is None or args.decoder_only, "--cached-clips needs --decoder-only"
+    cached = CachedClips() if args.cached_clips or joint else None
+    assert cached is None or args.decoder_only or joint, "--cached-clips needs --decoder-only"
     t0 = time.time() - spent
     while time.time() - t0 < args.minutes * 60:
         g = torch.Generator().manual_seed(step)
@@ -190,15 +229,23 @@ def main():
             pg["lr"] = lr
         opt.zero_grad()
         if cached is not None:
-            mu, x = cached.batch(step, args.cached_clips)
-            loss, l1 = recon_mu(vae, mu, cached.std, x, g, args.latent_noise, args.fg_weight)
+            mu, x = cached.batch(step, args.joint_clips or args.cached_clips)
+            drift = float("nan")
+            if joint:
+                loss, l1, drift = recon_joint(vae, mu, cached.std, x, g, args.latent_noise, args.fg_weight, args.anchor)
+            else:
+                loss, l1 = recon_mu(vae, mu, cached.std, x, g, args.latent_noise, args.fg_weight)
+            if args.lone_frames:  # two whole 64x64 frames alone (an image input's latent)
+                lone, _, _ = recon(vae, batch(step)[1], g, True, args.fg_weight)
+                loss = loss + lone
             loss.backward()
             torch.nn.utils.clip_grad_norm_([sd[k] for k in train_names], 1.0)
             opt.step()
             step += 1
-            log.append([step, time.time() - t0, loss.item(), float("nan"), float("nan"), l1])
+            log.append([step, time.time() - t0, loss.item(), float("nan"), drift, l1])
             if step % 10 == 0:
-                print("vae step %d t %.0fs loss %.4f l1 whole clips %.4f" % (step, log[-1][1], loss.item(), l1), flush=True)
+                print("vae step %d t %.0fs loss %.4f l1 whole clips %.4f latent drift %.4f"
+                      % (step, log[-1][1], loss.item(), l1, drift), flush=True)
             if step % 50 == 0 or time.time() - t0 >= args.minutes * 60:
                 torch.save({"sd": {k: v.detach() for k, v in sd.items() if not k.startswith("latents_")},
                             "opt": opt.state_dict(), "step": step, "log": log, "spent": time.time() - t0}, ck + ".tmp")
@@ -222,7 +269,7 @@ def main():
             torch.save({"sd": {k: v.detach() for k, v in sd.items() if not k.startswith("latents_")}, "opt": opt.state_dict(),
                         "step": step, "log": log, "spent": time.time() - t0}, ck + ".tmp")
             os.replace(ck + ".tmp", ck)
-    with open(work("vae_dec_log.json" if args.decoder_only else "vae_log.json"), "w") as f:
+    with open(ck[:-len("_ckpt.pt")] + "_log.json", "w") as f:
         json.dump(log, f)
 
 
