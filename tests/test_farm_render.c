@@ -116,6 +116,7 @@ RF_TEST(engine_workers_render_the_same_film_on_one_or_two_workers)
     json_decref(b);
 }
 
+/* The film as a user renders it: the sampler settings are the model's (model.json). */
 static const char *s_spec =
     "name: %s\nmodel: reel-tiny\nwidth: 64\nheight: 64\nseed: 5\nmode: %s\n"
     "chunk:\n  frames: 33\n  overlap: 16\n"
