@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 #define STMT_CACHE     64
 #define COUNTERS       8
 #define PACK_BLOB_MAX  ((size_t)1 << 20)    /* larger blobs get a file of their own */
@@ -110,6 +110,9 @@ static const char *s_schema[] = {
     "CREATE TABLE pack_jobs(pack INTEGER NOT NULL, job_id TEXT NOT NULL,"
     " PRIMARY KEY(pack, job_id)) WITHOUT ROWID;"
     "CREATE INDEX pack_jobs_job ON pack_jobs(job_id);",
+    /* version 7: jobs by state in submission order, so that a list by state reads and counts
+     * the matching jobs only (was: every job row) */
+    "CREATE INDEX jobs_state ON jobs(state, seq);",
 };
 
 static int s_db_error(rf_store *self, rf_error *err, const char *what)
@@ -560,19 +563,15 @@ int rf_store_job_each(rf_store *self, int (*fn)(void *, const rf_store_job *), v
     return out;
 }
 
-int rf_store_job_newest(rf_store *self, uint32_t states_mask, uint32_t limit,
-                        int (*fn)(void *ctx, const rf_store_job *job), void *ctx, uint64_t *matched,
-                        rf_error *err)
+/* One arm per JobState 0..7 (proto/reelfarm.proto has 0..5; a bigger state is never
+ * written), each read newest first from the (state, seq) index; the arms are merged on
+ * seq, so no sort of every match. An arm whose state is not asked for is bound to -1. */
+#define JOB_ARM(n)     "SELECT " JOB_COLS ", seq FROM jobs WHERE state = ?" #n
+#define JOB_STATE_ARMS 8
+
+static int s_job_rows(rf_store *self, sqlite3_stmt *st, int (*fn)(void *, const rf_store_job *),
+                      void *ctx, rf_error *err)
 {
-    static const char *sql = "SELECT " JOB_COLS " FROM jobs WHERE ?1 = 0 OR (?1 >> state) & 1 = 1"
-                             " ORDER BY seq DESC LIMIT ?2";
-    static const char *count_sql =
-        "SELECT COUNT(*) FROM jobs WHERE ?1 = 0 OR (?1 >> state) & 1 = 1";
-    sqlite3_stmt *st = s_stmt(self, sql, err);
-    if (!st)
-        return err ? (int)err->code : RF_EIO;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)states_mask);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         rf_store_job j;
@@ -584,12 +583,35 @@ int rf_store_job_newest(rf_store *self, uint32_t states_mask, uint32_t limit,
     }
     int out = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : s_db_error(self, err, "listing jobs");
     s_done(self, st);
-    if (out || !matched)
-        return out;
-    st = s_stmt(self, count_sql, err);
+    return out;
+}
+
+int rf_store_job_newest(rf_store *self, uint32_t states_mask, uint32_t limit,
+                        int (*fn)(void *ctx, const rf_store_job *job), void *ctx, uint64_t *matched,
+                        rf_error *err)
+{
+    static const char *all_sql = "SELECT " JOB_COLS " FROM jobs ORDER BY seq DESC LIMIT ?1";
+    static const char *all_count_sql = "SELECT COUNT(*) FROM jobs";
+    static const char *sql = JOB_ARM(2) " UNION ALL " JOB_ARM(3) " UNION ALL " /* */
+        JOB_ARM(4) " UNION ALL " JOB_ARM(5) " UNION ALL "                      /* */
+        JOB_ARM(6) " UNION ALL " JOB_ARM(7) " UNION ALL "                      /* */
+        JOB_ARM(8) " UNION ALL " JOB_ARM(9) " ORDER BY seq DESC LIMIT ?1";
+    static const char *count_sql =
+        "SELECT COUNT(*) FROM jobs WHERE state IN (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    sqlite3_stmt *st = s_stmt(self, states_mask ? sql : all_sql, err);
     if (!st)
         return err ? (int)err->code : RF_EIO;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)states_mask);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
+    for (int s = 0; states_mask && s < JOB_STATE_ARMS; s++)
+        sqlite3_bind_int(st, 2 + s, (states_mask >> s) & 1u ? s : -1);
+    int out = s_job_rows(self, st, fn, ctx, err);
+    if (out || !matched)
+        return out;
+    st = s_stmt(self, states_mask ? count_sql : all_count_sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    for (int s = 0; states_mask && s < JOB_STATE_ARMS; s++)
+        sqlite3_bind_int(st, 2 + s, (states_mask >> s) & 1u ? s : -1);
     if (sqlite3_step(st) == SQLITE_ROW)
         *matched = (uint64_t)sqlite3_column_int64(st, 0);
     else

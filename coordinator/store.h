@@ -63,7 +63,9 @@ int rf_store_job_put(rf_store *self, const rf_store_job *job, rf_error *err);
 int rf_store_job_get(rf_store *self, const char *id, rf_store_job *out, rf_error *err);
 /* Calls fn for the newest `limit` jobs whose state is in states_mask (bit 1 << state; 0:
  * every state), newest first; fn returns nonzero to stop. *matched (may be NULL): how many
- * jobs match in all. Reads only the rows it returns (the seq index) and counts the rest. */
+ * jobs match in all. Reads only the rows it returns (the seq index, or the (state, seq) index
+ * merged across the states asked for) and counts the matches on the (state, seq) index: the
+ * other states' rows are not read. States above 7 match nothing (none is ever written). */
 int rf_store_job_newest(rf_store *self, uint32_t states_mask, uint32_t limit,
                         int (*fn)(void *ctx, const rf_store_job *job), void *ctx, uint64_t *matched,
                         rf_error *err);
