@@ -473,6 +473,7 @@ int rf_ctl_render(rf_ctl *ctl, int argc, char **argv)
             json_object_set_new(o, "width", json_integer(seams.width));
             json_object_set_new(o, "height", json_integer(seams.height));
             json_object_set_new(o, "seam_ratio", json_real(seams.ratio));
+            json_object_set_new(o, "seam_ratio_latent_steps", json_real(seams.latent_step_ratio));
         }
         rf_json_print(o);
     } else {
@@ -484,6 +485,10 @@ int rf_ctl_render(rf_ctl *ctl, int argc, char **argv)
                 printf("seams:    %.2f (frame change across chunk boundaries / median frame "
                        "change inside chunks; 1 = invisible)\n",
                        seams.ratio);
+            if (seams.ratio >= 0 && seams.latent_step_ratio >= 0)
+                printf("          %.2f against only the steps between latent frames inside chunks "
+                       "(where every chunk edge falls)\n",
+                       seams.latent_step_ratio);
             else if (seams.boundaries == 0)
                 printf("seams:    none (each timeline is a single chunk)\n");
             else

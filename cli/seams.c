@@ -55,17 +55,19 @@ int rf_seams_measure(const char *path, const rf_seam_input *in, rf_seam_result *
 {
     memset(out, 0, sizeof(*out));
     out->ratio = -1;
+    out->latent_step_ratio = -1;
     rf_video_reader *r = rf_video_reader_open(path, 0, 0, err);
     if (!r)
         return err ? (int)err->code : RF_EIO;
     int W = rf_video_reader_width(r), H = rf_video_reader_height(r);
     size_t n = (size_t)W * (size_t)H * 3;
     uint8_t *prev = malloc(n), *cur = malloc(n);
-    size_t cap = 1024, nb = 0, ni = 0;
+    size_t cap = 1024, nb = 0, ni = 0, nl = 0;
     double *bd = malloc(cap * sizeof(double)), *id = malloc(cap * sizeof(double));
-    size_t bcap = cap, icap = cap;
-    int rc = prev && cur && bd && id ? 0 : rf_error_set(err, RF_ENOMEM, "out of memory");
-    int64_t f = 0;
+    double *ld = malloc(cap * sizeof(double));
+    size_t bcap = cap, icap = cap, lcap = cap;
+    int rc = prev && cur && bd && id && ld ? 0 : rf_error_set(err, RF_ENOMEM, "out of memory");
+    int64_t f = 0, start = 0; /* start: the first pixel frame of f's timeline */
     while (!rc) {
         int got = 0;
         rc = rf_video_reader_read_u8(r, f == 0 ? prev : cur, &got, err);
@@ -76,11 +78,11 @@ int rf_seams_measure(const char *path, const rf_seam_input *in, rf_seam_result *
             for (size_t i = 0; i < n; i++)
                 sum += abs((int)cur[i] - (int)prev[i]);
             double d = sum / (double)n;
+            int edge = s_in(in->boundaries, in->nboundaries, f);
             if (s_in(in->cuts, in->ncuts, f)) {
-                /* across a hard cut: neither seam nor interior */
-            } else if (s_push(s_in(in->boundaries, in->nboundaries, f) ? &bd : &id,
-                              s_in(in->boundaries, in->nboundaries, f) ? &nb : &ni,
-                              s_in(in->boundaries, in->nboundaries, f) ? &bcap : &icap, d)) {
+                start = f; /* across a hard cut: neither seam nor interior */
+            } else if (s_push(edge ? &bd : &id, edge ? &nb : &ni, edge ? &bcap : &icap, d) ||
+                       (!edge && (f - start) % 4 == 1 && s_push(&ld, &nl, &lcap, d))) {
                 rc = rf_error_set(err, RF_ENOMEM, "out of memory");
                 break;
             }
@@ -106,10 +108,18 @@ int rf_seams_measure(const char *path, const rf_seam_input *in, rf_seam_result *
         }
         if (nb && out->interior_median > 0)
             out->ratio = out->boundary_mean / out->interior_median;
+        out->latent_step_ratio = -1;
+        if (nl) {
+            qsort(ld, nl, sizeof(double), s_cmp);
+            out->latent_step_median = nl % 2 ? ld[nl / 2] : 0.5 * (ld[nl / 2 - 1] + ld[nl / 2]);
+        }
+        if (nb && out->latent_step_median > 0)
+            out->latent_step_ratio = out->boundary_mean / out->latent_step_median;
     }
     free(prev);
     free(cur);
     free(bd);
     free(id);
+    free(ld);
     return rc;
 }

@@ -5,7 +5,12 @@
  * of the same difference between all other consecutive frames of the same timelines
  * (8-bit RGB). About 1 means a boundary changes no more than any other frame step; a
  * visible seam shows as a jump well above 1. Transitions across a hard cut are left out
- * of both sets. Reads the video back with common/video; never writes.
+ * of both sets. Every chunk edge falls between two latent frames (pixel frame 4k-3 of its
+ * timeline), and a VAE's frame change there is larger than between the pixel frames one
+ * latent frame decodes to, so the figure also comes against the median of only those
+ * interior steps (same place in the latent frame): about 1 there means the edges are no
+ * worse than any other latent-frame step. Reads the video back with common/video; never
+ * writes.
  */
 #ifndef RF_SEAMS_H
 #define RF_SEAMS_H
@@ -27,6 +32,8 @@ typedef struct rf_seam_result {
     double ratio;         /* boundary mean / interior median; -1 when undefined */
     double boundary_mean; /* 8-bit levels */
     double interior_median;
+    double latent_step_ratio;  /* boundary mean / latent_step_median; -1 when undefined */
+    double latent_step_median; /* interior steps into a latent frame's first pixel frame */
     int64_t boundaries; /* frame steps measured across chunk boundaries (0: one chunk each) */
     int64_t frames;
     int width, height;
