@@ -614,7 +614,7 @@ int c_job_submit(rf_coord *c, const Reelfarm__Submit *req, rf_spec_diags *diags,
             t->row.state = REELFARM__UNIT_STATE__UNIT_DONE; /* cached */
             snprintf(t->row.result, sizeof(t->row.result), "%s", job->text[t->row.unit]);
         }
-        rc = rf_store_task_put(c->store, &t->row, err);
+        rc = rf_store_task_insert(c->store, &t->row, err); /* a new id: no row yet */
     }
     for (int i = 0; !rc && i < job->plan->chunk_count; i++)
         rc = rf_store_chunk_put(c->store, &job->chunks[i].row, err);

@@ -658,10 +658,6 @@ int rf_store_task_put(rf_store *self, const rf_store_task *t, rf_error *err)
         "UPDATE tasks SET kind = ?3, unit = ?4, step_begin = ?5, step_end = ?6,"
         " state = ?7, attempt = ?8, worker = ?9, lease_deadline_ms = ?10, failures = ?11,"
         " failed_workers = ?12, result = ?13, error = ?14, worker_name = ?15 WHERE id = ?1";
-    static const char *ins_sql =
-        "INSERT INTO tasks(id, job_id, kind, unit, step_begin, step_end, state,"
-        " attempt, worker, lease_deadline_ms, failures, failed_workers, result, error, worker_name)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
     sqlite3_stmt *st = s_stmt(self, upd_sql, err);
     if (!st)
         return err ? (int)err->code : RF_EIO;
@@ -669,7 +665,16 @@ int rf_store_task_put(rf_store *self, const rf_store_task *t, rf_error *err)
     int rc = s_step_done(self, st, err, "writing a task");
     if (rc || sqlite3_changes(self->db) > 0)
         return rc;
-    st = s_stmt(self, ins_sql, err);
+    return rf_store_task_insert(self, t, err);
+}
+
+int rf_store_task_insert(rf_store *self, const rf_store_task *t, rf_error *err)
+{
+    static const char *ins_sql =
+        "INSERT INTO tasks(id, job_id, kind, unit, step_begin, step_end, state,"
+        " attempt, worker, lease_deadline_ms, failures, failed_workers, result, error, worker_name)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+    sqlite3_stmt *st = s_stmt(self, ins_sql, err);
     if (!st)
         return err ? (int)err->code : RF_EIO;
     s_bind_task(st, t);

@@ -92,7 +92,12 @@ typedef struct rf_store_task {
 } rf_store_task;
 
 void rf_store_task_clear(rf_store_task *task);
+/* Writes the task's row: updated in place when it exists, inserted otherwise. */
 int rf_store_task_put(rf_store *self, const rf_store_task *task, rf_error *err);
+/* Inserts the row of a task that has none yet (a job being submitted under a new id): one
+ * write, without rf_store_task_put's lookup for an existing row. A row already there with
+ * that id is refused (an error, nothing written). */
+int rf_store_task_insert(rf_store *self, const rf_store_task *task, rf_error *err);
 int rf_store_task_get(rf_store *self, const char *id, rf_store_task *out, rf_error *err);
 int rf_store_task_each(rf_store *self, const char *job_id,
                        int (*fn)(void *ctx, const rf_store_task *task), void *ctx, rf_error *err);

@@ -249,6 +249,21 @@ RF_TEST(tasks_round_trip)
     RF_CHECK_EQ_INT(got.attempt, 78);
     RF_CHECK(got.failed_workers == NULL);
     rf_store_task_clear(&got);
+    /* an insert (a submitted job's rows) is refused for an id that has a row: unchanged */
+    t.attempt = 5;
+    rf_error err;
+    RF_CHECK(rf_store_task_insert(st, &t, &err) != 0);
+    RF_CHECK_EQ_INT(rf_store_task_get(st, t.id, &got, NULL), 0);
+    RF_CHECK_EQ_INT(got.attempt, 78);
+    rf_store_task_clear(&got);
+    /* a new id is inserted and reads back */
+    snprintf(t.id, sizeof(t.id), "job-1/denoise/1");
+    t.unit = 3;
+    RF_CHECK_EQ_INT(rf_store_task_insert(st, &t, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_task_get(st, t.id, &got, NULL), 0);
+    RF_CHECK_EQ_INT(got.attempt, 5);
+    RF_CHECK_EQ_INT(got.unit, 3);
+    rf_store_task_clear(&got);
     rf_store_destroy(&st);
 }
 
