@@ -51,6 +51,15 @@ void rf_seams_add_window(rf_seam_input *in, int64_t offset, int64_t pixel_frames
     }
 }
 
+/* The median of v[0..n) (sorted in place); 0 when n is 0. */
+static double s_median(double *v, size_t n)
+{
+    if (!n)
+        return 0;
+    qsort(v, n, sizeof(double), s_cmp);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 int rf_seams_measure(const char *path, const rf_seam_input *in, rf_seam_result *out, rf_error *err)
 {
     memset(out, 0, sizeof(*out));
@@ -102,17 +111,11 @@ int rf_seams_measure(const char *path, const rf_seam_input *in, rf_seam_result *
             bsum += bd[i];
         out->boundary_mean = nb ? bsum / (double)nb : 0;
         out->boundaries = (int64_t)nb;
-        if (ni) {
-            qsort(id, ni, sizeof(double), s_cmp);
-            out->interior_median = ni % 2 ? id[ni / 2] : 0.5 * (id[ni / 2 - 1] + id[ni / 2]);
-        }
+        out->interior_median = s_median(id, ni);
         if (nb && out->interior_median > 0)
             out->ratio = out->boundary_mean / out->interior_median;
         out->latent_step_ratio = -1;
-        if (nl) {
-            qsort(ld, nl, sizeof(double), s_cmp);
-            out->latent_step_median = nl % 2 ? ld[nl / 2] : 0.5 * (ld[nl / 2 - 1] + ld[nl / 2]);
-        }
+        out->latent_step_median = s_median(ld, nl);
         if (nb && out->latent_step_median > 0)
             out->latent_step_ratio = out->boundary_mean / out->latent_step_median;
     }

@@ -687,21 +687,11 @@ RF_TEST(finished_jobs_leave_memory_and_are_answered_from_the_store)
         free(out);
     }
 
-    Reelfarm__Envelope ce = REELFARM__ENVELOPE__INIT;
-    Reelfarm__Cancel cr = REELFARM__CANCEL__INIT;
-    cr.job_id = jobs[1];
-    ce.kind_case = REELFARM__ENVELOPE__KIND_CANCEL;
-    ce.cancel = &cr;
-    RF_CHECK_EQ_INT(rf_farm_call(&f, &ce, &rep, 5000), 0);
+    RF_CHECK_EQ_INT(rf_farm_cancel(&f, jobs[1], &rep, 5000), 0);
     RF_CHECK_EQ_INT(rep.env->kind_case, REELFARM__ENVELOPE__KIND_ERROR);
     RF_CHECK_CONTAINS(rep.env->error->message, "already finished");
     rf_wire_msg_release(&rep);
-    Reelfarm__Envelope re = REELFARM__ENVELOPE__INIT;
-    Reelfarm__Retry rr = REELFARM__RETRY__INIT;
-    rr.job_id = jobs[1];
-    re.kind_case = REELFARM__ENVELOPE__KIND_RETRY;
-    re.retry = &rr;
-    RF_CHECK_EQ_INT(rf_farm_call(&f, &re, &rep, 5000), 0);
+    RF_CHECK_EQ_INT(rf_farm_retry(&f, jobs[1], &rep, 5000), 0);
     RF_CHECK_EQ_INT(rep.env->kind_case, REELFARM__ENVELOPE__KIND_ERROR);
     rf_wire_msg_release(&rep);
     /* a job nobody submitted is still unknown */
@@ -739,13 +729,8 @@ RF_TEST(a_canceled_job_out_of_memory_is_watched_and_retried)
     char job[64], errs[1024];
     RF_CHECK_MSG(rf_farm_submit(&f, small, job, sizeof(job), errs, sizeof(errs)) == 0, "%s", errs);
     /* no worker yet: canceled while queued, then out of memory */
-    Reelfarm__Envelope ce = REELFARM__ENVELOPE__INIT;
-    Reelfarm__Cancel cr = REELFARM__CANCEL__INIT;
-    cr.job_id = job;
-    ce.kind_case = REELFARM__ENVELOPE__KIND_CANCEL;
-    ce.cancel = &cr;
     rf_wire_msg rep;
-    RF_CHECK_EQ_INT(rf_farm_call(&f, &ce, &rep, 5000), 0);
+    RF_CHECK_EQ_INT(rf_farm_cancel(&f, job, &rep, 5000), 0);
     RF_CHECK_EQ_INT(rep.env->kind_case, REELFARM__ENVELOPE__KIND_OK);
     rf_wire_msg_release(&rep);
     RF_CHECK_EQ_INT((int)s_resident_becomes(url, 0, 0), 0);
@@ -781,12 +766,7 @@ RF_TEST(a_canceled_job_out_of_memory_is_watched_and_retried)
     o.model_hash = f.model_hash;
     pid_t pid = s_worker(&o);
     RF_CHECK(pid > 0);
-    Reelfarm__Envelope re = REELFARM__ENVELOPE__INIT;
-    Reelfarm__Retry rr = REELFARM__RETRY__INIT;
-    rr.job_id = job;
-    re.kind_case = REELFARM__ENVELOPE__KIND_RETRY;
-    re.retry = &rr;
-    RF_CHECK_EQ_INT(rf_farm_call(&f, &re, &rep, 5000), 0);
+    RF_CHECK_EQ_INT(rf_farm_retry(&f, job, &rep, 5000), 0);
     RF_CHECK_MSG(rep.env->kind_case == REELFARM__ENVELOPE__KIND_OK, "retry refused: %s",
                  rep.env->kind_case == REELFARM__ENVELOPE__KIND_ERROR ? rep.env->error->message
                                                                       : "?");

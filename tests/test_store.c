@@ -353,12 +353,9 @@ RF_TEST(blobs_are_content_addressed_and_verified)
     rf_store_destroy(&st);
 }
 
-/* Packed blobs: readable inside their transaction, gone with a rollback, durable with a
- * commit (also after a reopen), verified, deduplicated, and their pack collected once no
- * live job's blob is in it. */
-RF_TEST(packed_blobs_commit_with_their_transaction)
+/* Two jobs the pack tests hang blobs on: "old" (done at 100 ms, collectable) and "live". */
+static void s_old_and_live_jobs(rf_store *st)
 {
-    rf_store *st = s_open("s8");
     rf_store_job j = {0};
     snprintf(j.id, sizeof(j.id), "old");
     j.state = 3; /* done */
@@ -368,6 +365,15 @@ RF_TEST(packed_blobs_commit_with_their_transaction)
     j.state = 2;
     j.finished_ms = 0;
     RF_CHECK_EQ_INT(rf_store_job_put(st, &j, NULL), 0);
+}
+
+/* Packed blobs: readable inside their transaction, gone with a rollback, durable with a
+ * commit (also after a reopen), verified, deduplicated, and their pack collected once no
+ * live job's blob is in it. */
+RF_TEST(packed_blobs_commit_with_their_transaction)
+{
+    rf_store *st = s_open("s8");
+    s_old_and_live_jobs(st);
     char a[RF_HASH_HEX], b[RF_HASH_HEX], c[RF_HASH_HEX], d[RF_HASH_HEX], path[1024];
     void *data;
     size_t len;
@@ -446,15 +452,7 @@ RF_TEST(blob_refs_live_in_packs_while_a_job_needs_them)
     rf_store *st = s_open("s9");
     char dir[512];
     rf_test_path(dir, sizeof(dir), "s9");
-    rf_store_job j = {0};
-    snprintf(j.id, sizeof(j.id), "old");
-    j.state = 3; /* done */
-    j.finished_ms = 100;
-    RF_CHECK_EQ_INT(rf_store_job_put(st, &j, NULL), 0);
-    snprintf(j.id, sizeof(j.id), "live");
-    j.state = 2;
-    j.finished_ms = 0;
-    RF_CHECK_EQ_INT(rf_store_job_put(st, &j, NULL), 0);
+    s_old_and_live_jobs(st);
     char r0[RF_STORE_REF_MAX], r1[RF_STORE_REF_MAX], r2[RF_STORE_REF_MAX], r3[RF_STORE_REF_MAX],
         r4[RF_STORE_REF_MAX], loose[RF_STORE_REF_MAX], h[RF_HASH_HEX];
     void *data;
@@ -500,6 +498,7 @@ RF_TEST(blob_refs_live_in_packs_while_a_job_needs_them)
     free(data);
     RF_CHECK(rf_store_blob_get(st, r4, &data, &len, NULL) != 0);
     /* the live job finishes and is collected: its pack goes */
+    rf_store_job j = {0};
     snprintf(j.id, sizeof(j.id), "live");
     j.state = 3;
     j.finished_ms = 200;

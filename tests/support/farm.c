@@ -192,6 +192,26 @@ int rf_farm_job_info(rf_farm *f, const char *job_id, rf_wire_msg *reply, int tim
     return 0;
 }
 
+int rf_farm_cancel(rf_farm *f, const char *job_id, rf_wire_msg *reply, int timeout_ms)
+{
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    Reelfarm__Cancel c = REELFARM__CANCEL__INIT;
+    c.job_id = (char *)job_id;
+    env.kind_case = REELFARM__ENVELOPE__KIND_CANCEL;
+    env.cancel = &c;
+    return rf_farm_call(f, &env, reply, timeout_ms);
+}
+
+int rf_farm_retry(rf_farm *f, const char *job_id, rf_wire_msg *reply, int timeout_ms)
+{
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    Reelfarm__Retry r = REELFARM__RETRY__INIT;
+    r.job_id = (char *)job_id;
+    env.kind_case = REELFARM__ENVELOPE__KIND_RETRY;
+    env.retry = &r;
+    return rf_farm_call(f, &env, reply, timeout_ms);
+}
+
 int rf_farm_wait(rf_farm *f, const char *job_id, int timeout_ms)
 {
     int64_t end = s_now() + timeout_ms;

@@ -41,6 +41,10 @@ int rf_farm_submit(rf_farm *f, const char *spec, char *job_id, size_t cap, char 
                    size_t err_cap);
 /* One JobStatus call: 0 with reply holding a JobInfo (release it), or -1. */
 int rf_farm_job_info(rf_farm *f, const char *job_id, rf_wire_msg *reply, int timeout_ms);
+/* One Cancel / Retry call for job_id: 0 with reply holding the coordinator's answer (Ok or
+ * Error; release it), or -1 when no answer came. */
+int rf_farm_cancel(rf_farm *f, const char *job_id, rf_wire_msg *reply, int timeout_ms);
+int rf_farm_retry(rf_farm *f, const char *job_id, rf_wire_msg *reply, int timeout_ms);
 /* Polls JobStatus until the job is DONE, FAILED or CANCELED (or timeout_ms): returns the
  * JobState, or -1. */
 int rf_farm_wait(rf_farm *f, const char *job_id, int timeout_ms);

@@ -100,12 +100,18 @@ def recon(vae, x, g, frozen_encoder=False, fg_weight=1.0):
         mu = vae.encode(x, whole=True)  # mean 0 / std 1 during training: raw mu
     z = mu + 0.05 * torch.randn(mu.shape, generator=g)
     y = vae.dec_body(vae.cconv(z, "conv2", None), None)
+    loss, l1 = weighted_loss(y, x, fg_weight)
+    return loss, 1e-3 * mu.pow(2).mean(), l1
+
+
+def weighted_loss(y, x, fg_weight):
+    """L1 + MSE of the decode y against x, and the plain L1. The shapes are a small share
+    of the pixels: pixels off the image's median colour (the foreground) weigh fg_weight x,
+    so their colour is not traded for the background's."""
     d = y - x
-    # the shapes are a small share of the pixels: weight pixels off the image's median
-    # colour (the foreground) fg_weight x, so their colour is not traded for the background's
     med = x.flatten(3).median(dim=3).values[..., None, None]
     w = 1.0 + (fg_weight - 1.0) * ((x - med).abs().amax(dim=1, keepdim=True) > 0.1).float()
-    return (w * d.abs()).mean() + (w * d.pow(2)).mean(), 1e-3 * mu.pow(2).mean(), d.abs().mean().item()
+    return (w * d.abs()).mean() + (w * d.pow(2)).mean(), d.abs().mean().item()
 
 
 class CachedClips:
@@ -138,10 +144,7 @@ def recon_mu(vae, mu, std, x, g, noise, fg_weight):
     """Loss of decoding raw mu (+ noise x the latents' std: a denoiser's error) against x."""
     z = mu + noise * std * torch.randn(mu.shape, generator=g)
     y = vae.dec_body(vae.cconv(z, "conv2", None), None)
-    d = y - x
-    med = x.flatten(3).median(dim=3).values[..., None, None]
-    w = 1.0 + (fg_weight - 1.0) * ((x - med).abs().amax(dim=1, keepdim=True) > 0.1).float()
-    return (w * d.abs()).mean() + (w * d.pow(2)).mean(), d.abs().mean().item()
+    return weighted_loss(y, x, fg_weight)
 
 
 def recon_joint(vae, old_mu, std, x, g, noise, fg_weight, anchor):
