@@ -21,7 +21,8 @@
 #   engine/tool/*.c                        -> build/bin/reelfarm-engine
 #   proto/*.proto                          -> protoc-c at build time into build/gen/ (part of common)
 #   tests/test_*.c                         -> build/tests/test_* (with tests/rf_test.c + tests/support/*.c)
-#   tests/bench/bench_*.c                  -> build/bench/bench_* (run by tests/bench/run.sh)
+#   tests/bench/bench_*.c                  -> build/bench/bench_* (run by tests/bench/run.sh,
+#                                             with the other tests/bench/*.c linked in)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
@@ -151,6 +152,7 @@ TEST_BINS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
 TEST_SUPPORT_OBJS := $(call obj,tests/rf_test.c $(wildcard tests/support/*.c))
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
+BENCH_SUPPORT_OBJS := $(call obj,$(filter-out $(BENCH_SRCS),$(wildcard tests/bench/*.c)))
 
 # ---- rules ----------------------------------------------------------------------
 .SECONDARY:
@@ -220,7 +222,7 @@ $(B)/tests/%: $(B)/obj/tests/%.o $(TEST_SUPPORT_OBJS) $(ALL_LIBS)
 	$(link)
 
 # Benchmarks have their own main(): they link the libraries, not the test harness.
-$(B)/bench/%: $(B)/obj/tests/bench/%.o $(ALL_LIBS)
+$(B)/bench/%: $(B)/obj/tests/bench/%.o $(BENCH_SUPPORT_OBJS) $(ALL_LIBS)
 	$(link)
 
 # Tests run serially after everything is built: process-level tests start real binaries.

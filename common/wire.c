@@ -156,24 +156,17 @@ static int s_send_frame(void *sock, const void *data, size_t len, int more, int 
     }
 }
 
-int rf_wire_send(void *sock, const rf_wire_msg *msg, rf_error *err)
+int rf_wire_pack(const rf_wire_msg *msg, uint8_t **out, size_t *out_len, rf_error *err)
 {
-    if (!sock || !msg || !msg->env)
-        return rf_error_set(err, RF_EINVAL,
-                            "wire send: no socket or no envelope (programmer error)");
+    *out = NULL;
+    *out_len = 0;
+    if (!msg || !msg->env)
+        return rf_error_set(err, RF_EINVAL, "wire send: no envelope (programmer error)");
     if (msg->env->kind_case == REELFARM__ENVELOPE__KIND__NOT_SET)
         return rf_error_set(err, RF_EINVAL, "wire send: the envelope has no message kind set");
     if (msg->n_blobs && !msg->blobs)
         return rf_error_set(err, RF_EINVAL, "wire send: %zu blobs declared but none given",
                             msg->n_blobs);
-    int type = s_sock_type(sock);
-    if (type < 0)
-        return s_zmq_error(err, zmq_errno(), "wire send");
-    if (type == ZMQ_ROUTER && (msg->peer_len == 0 || msg->peer_len > RF_WIRE_PEER_MAX))
-        return rf_error_set(err, RF_EINVAL,
-                            "wire send: a ROUTER socket needs the peer's routing id (1..%d bytes)",
-                            RF_WIRE_PEER_MAX);
-
     int rc = 0;
     Reelfarm__Blob *descs = NULL;
     Reelfarm__Blob **ptrs = NULL;
@@ -245,6 +238,34 @@ int rf_wire_send(void *sock, const rf_wire_msg *msg, rf_error *err)
         goto out;
     }
 
+    *out = packed;
+    *out_len = size;
+    packed = NULL;
+out:
+    free(packed);
+    free(shapes);
+    free(ptrs);
+    free(descs);
+    return rc;
+}
+
+int rf_wire_send(void *sock, const rf_wire_msg *msg, rf_error *err)
+{
+    if (!sock || !msg || !msg->env)
+        return rf_error_set(err, RF_EINVAL,
+                            "wire send: no socket or no envelope (programmer error)");
+    int type = s_sock_type(sock);
+    if (type < 0)
+        return s_zmq_error(err, zmq_errno(), "wire send");
+    if (type == ZMQ_ROUTER && (msg->peer_len == 0 || msg->peer_len > RF_WIRE_PEER_MAX))
+        return rf_error_set(err, RF_EINVAL,
+                            "wire send: a ROUTER socket needs the peer's routing id (1..%d bytes)",
+                            RF_WIRE_PEER_MAX);
+    uint8_t *packed = NULL;
+    size_t size = 0;
+    int rc = rf_wire_pack(msg, &packed, &size, err);
+    if (rc)
+        return rc;
     int first = 1;
     if (type == ZMQ_ROUTER) {
         rc = s_send_frame(sock, msg->peer, msg->peer_len, 1, first, err);
@@ -263,9 +284,6 @@ int rf_wire_send(void *sock, const rf_wire_msg *msg, rf_error *err)
     }
 out:
     free(packed);
-    free(shapes);
-    free(ptrs);
-    free(descs);
     return rc;
 }
 

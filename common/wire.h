@@ -75,6 +75,13 @@ typedef struct rf_wire_msg {
  * context is terminated, RF_EIO otherwise. Never sends part of a message. */
 int rf_wire_send(void *sock, const rf_wire_msg *msg, rf_error *err);
 
+/* The envelope frame rf_wire_send puts on the wire for msg (version and blob descriptors
+ * filled, every blob checked as rf_wire_send checks it; msg->peer is not used): *out
+ * (malloc'd: the caller frees it) and *out_len. The blob frames follow it unchanged. For
+ * peers that write ZeroMQ frames themselves (bench_scale's simulated workers). Returns 0,
+ * RF_EINVAL (bad blob or envelope) or RF_ENOMEM. */
+int rf_wire_pack(const rf_wire_msg *msg, uint8_t **out, size_t *out_len, rf_error *err);
+
 /* Receives one message into *out (overwritten: release a previous one first), checking
  * it against lim (NULL: defaults). Blocks within the socket's ZMQ_RCVTIMEO.
  * Returns 0 with out filled, or an error with every frame of the message consumed and

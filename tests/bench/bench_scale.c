@@ -36,6 +36,7 @@
 #include "hash.h"
 #include "model_id.h"
 #include "wire.h"
+#include "zmtp_dealer.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -54,12 +55,14 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define CHUNKS      10000
+/* DENOISE chunks of the job (RF_BENCH_SCALE_CHUNKS: a longer one, to profile) */
+static int s_chunks = 10000;
 #define GOAL_RATE   20000.0
 #define GOAL_P99_MS 5.0
 
 typedef struct sim {
-    void *sock;
+    void *sock;   /* a libzmq DEALER (RF_BENCH_SCALE_HARNESS=zmq), or */
+    rf_zmtp *raw; /* ZMTP spoken by hand (the default: the bench's own CPU stays small) */
     char name[32];
     int64_t freed_us; /* when its slot was freed by a result (0: never) */
     int64_t next_beat_ms;
@@ -82,7 +85,7 @@ typedef struct harness {
     int n;
     int ep;
     int64_t delay_us; /* <0: answer at once */
-    int echo;         /* the peer: no job, stop after CHUNKS assignments */
+    int echo;         /* the peer: no job, stop after s_chunks assignments */
     pend *q;
     size_t qhead, qtail, qcap;
     int64_t *lat;
@@ -94,6 +97,9 @@ typedef struct harness {
     pid_t coord;
     double cpu_first, cpu_last;
 } harness;
+
+/* the simulated workers speak ZMTP by hand (0: as libzmq DEALER sockets) */
+static int s_raw = 1;
 
 /* DENOISE results sent in this run, and when the last one went (0: not yet) */
 static long s_denoised;
@@ -159,6 +165,28 @@ static int s_send(void *sock, Reelfarm__Envelope *env, rf_wire_blob *b, size_t n
     return rf_wire_send(sock, &m, NULL);
 }
 
+/* Sends from a simulated worker, through libzmq or by hand (the same frames). */
+static int s_sim_send(sim *w, Reelfarm__Envelope *env, rf_wire_blob *b, size_t nb)
+{
+    if (w->sock)
+        return s_send(w->sock, env, b, nb, &w->req);
+    rf_wire_msg m = {0};
+    env->request_id = ++w->req;
+    m.env = env;
+    m.blobs = b;
+    m.n_blobs = nb;
+    uint8_t *packed = NULL;
+    size_t len = 0;
+    if (nb > 7 || rf_wire_pack(&m, &packed, &len, NULL))
+        return -1;
+    struct iovec iov[8] = {{packed, len}};
+    for (size_t i = 0; i < nb; i++)
+        iov[1 + i] = (struct iovec){(void *)b[i].data, b[i].len};
+    int rc = rf_zmtp_send(w->raw, iov, 1 + nb);
+    free(packed);
+    return rc;
+}
+
 static void s_hello(sim *w, const char *hash)
 {
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
@@ -173,7 +201,7 @@ static void s_hello(sim *w, const char *hash)
     h.n_model_hashes = 1;
     env.kind_case = REELFARM__ENVELOPE__KIND_HELLO;
     env.hello = &h;
-    s_send(w->sock, &env, NULL, 0, &w->req);
+    s_sim_send(w, &env, NULL, 0);
 }
 
 /* Answers an assignment (as recorded in p). */
@@ -214,9 +242,9 @@ static void s_answer(sim *w, const pend *p)
         b.data = seg;
     else
         b.data = buf;
-    s_send(w->sock, &env, &b, 1, &w->req);
+    s_sim_send(w, &env, &b, 1);
     w->freed_us = s_us();
-    if (p->kind == REELFARM__TASK_KIND__TASK_DENOISE && ++s_denoised == CHUNKS)
+    if (p->kind == REELFARM__TASK_KIND__TASK_DENOISE && ++s_denoised == s_chunks)
         s_all_denoised_us = w->freed_us; /* the timeline's DECODE segments can go from now */
 }
 
@@ -238,53 +266,79 @@ static void s_push(harness *h, const pend *p)
     h->q[h->qtail++ % h->qcap] = *p;
 }
 
-/* Receives everything waiting on worker i (ZMQ_FD is edge-triggered: read to EAGAIN). */
+/* What worker i does with a message from the coordinator: an assignment is answered (at
+ * once, or queued when paced) and its latency recorded. */
+static void s_on_message(harness *h, int i, const Reelfarm__Envelope *env)
+{
+    sim *w = &h->ws[i];
+    if (env->kind_case == REELFARM__ENVELOPE__KIND_ASSIGN) {
+        const Reelfarm__TaskAssign *a = env->assign;
+        int64_t now = s_us();
+        pend p = {.w = i, .due_us = now + (h->delay_us > 0 ? h->delay_us : 0)};
+        snprintf(p.task_id, sizeof(p.task_id), "%s", a->task_id ? a->task_id : "");
+        p.attempt = a->attempt;
+        p.kind = (int)a->kind;
+        if (a->denoise && a->denoise->frames) {
+            p.fstart = a->denoise->frames->start;
+            p.fend = a->denoise->frames->end;
+        }
+        p.keep = a->decode ? a->decode->keep_pixel_frames : 0;
+        h->assigns++;
+        if (p.kind == REELFARM__TASK_KIND__TASK_DENOISE) {
+            if (!h->t_first) {
+                h->t_first = now;
+                if (h->coord)
+                    s_proc(h->coord, &h->cpu_first, NULL);
+            }
+            h->t_last = now;
+            if (w->freed_us && h->denoise >= h->n && h->nlat < (size_t)s_chunks + 16)
+                h->lat[h->nlat++] = now - w->freed_us;
+            h->denoise++;
+            if (h->denoise == s_chunks && h->coord)
+                s_proc(h->coord, &h->cpu_last, NULL);
+        } else if (p.kind == REELFARM__TASK_KIND__TASK_DECODE && w->freed_us && s_all_denoised_us &&
+                   h->ndlat < (size_t)s_chunks + 16) {
+            /* from when both the worker and the segment were ready: a segment waits
+             * for its whole timeline, which is the job's shape, not dispatch latency */
+            int64_t from = w->freed_us > s_all_denoised_us ? w->freed_us : s_all_denoised_us;
+            h->dlat[h->ndlat++] = now - from;
+        }
+        if (h->delay_us > 0)
+            s_push(h, &p);
+        else
+            s_answer(w, &p);
+    }
+}
+
+/* Receives everything waiting on worker i (libzmq's ZMQ_FD is edge-triggered: read to
+ * EAGAIN; a raw connection's fd is level-triggered: one read takes what is there). */
 static void s_drain(harness *h, int i)
 {
     sim *w = &h->ws[i];
+    if (w->raw) {
+        rf_zmtp_frame fr[4];
+        size_t nf = 0;
+        if (rf_zmtp_fill(w->raw) < 0) {
+            fprintf(stderr, "bench_scale: worker %d: the coordinator closed its connection\n", i);
+            epoll_ctl(h->ep, EPOLL_CTL_DEL, rf_zmtp_fd(w->raw), NULL);
+            return;
+        }
+        while (rf_zmtp_next(w->raw, fr, 4, &nf) == 1) {
+            Reelfarm__Envelope *env =
+                nf ? reelfarm__envelope__unpack(NULL, fr[0].len, fr[0].data) : NULL;
+            if (env)
+                s_on_message(h, i, env);
+            reelfarm__envelope__free_unpacked(env, NULL);
+        }
+        return;
+    }
     for (;;) {
         rf_wire_msg m = {0};
         if (rf_wire_recv(w->sock, &m, NULL, NULL) != 0) {
             rf_wire_msg_release(&m);
             return;
         }
-        if (m.env->kind_case == REELFARM__ENVELOPE__KIND_ASSIGN) {
-            const Reelfarm__TaskAssign *a = m.env->assign;
-            int64_t now = s_us();
-            pend p = {.w = i, .due_us = now + (h->delay_us > 0 ? h->delay_us : 0)};
-            snprintf(p.task_id, sizeof(p.task_id), "%s", a->task_id ? a->task_id : "");
-            p.attempt = a->attempt;
-            p.kind = (int)a->kind;
-            if (a->denoise && a->denoise->frames) {
-                p.fstart = a->denoise->frames->start;
-                p.fend = a->denoise->frames->end;
-            }
-            p.keep = a->decode ? a->decode->keep_pixel_frames : 0;
-            h->assigns++;
-            if (p.kind == REELFARM__TASK_KIND__TASK_DENOISE) {
-                if (!h->t_first) {
-                    h->t_first = now;
-                    if (h->coord)
-                        s_proc(h->coord, &h->cpu_first, NULL);
-                }
-                h->t_last = now;
-                if (w->freed_us && h->denoise >= h->n && h->nlat < CHUNKS + 16)
-                    h->lat[h->nlat++] = now - w->freed_us;
-                h->denoise++;
-                if (h->denoise == CHUNKS && h->coord)
-                    s_proc(h->coord, &h->cpu_last, NULL);
-            } else if (p.kind == REELFARM__TASK_KIND__TASK_DECODE && w->freed_us &&
-                       s_all_denoised_us && h->ndlat < CHUNKS + 16) {
-                /* from when both the worker and the segment were ready: a segment waits
-                 * for its whole timeline, which is the job's shape, not dispatch latency */
-                int64_t from = w->freed_us > s_all_denoised_us ? w->freed_us : s_all_denoised_us;
-                h->dlat[h->ndlat++] = now - from;
-            }
-            if (h->delay_us > 0)
-                s_push(h, &p);
-            else
-                s_answer(w, &p);
-        }
+        s_on_message(h, i, m.env);
         rf_wire_msg_release(&m);
     }
 }
@@ -470,7 +524,7 @@ static void s_echo_main(const char *ep)
             a.attempt = n;
             a.job_id = "job-1";
             a.kind = REELFARM__TASK_KIND__TASK_DENOISE;
-            fr.start = (uint32_t)(n % CHUNKS);
+            fr.start = (uint32_t)(n % s_chunks);
             fr.end = fr.start + 4;
             dn.frames = &fr;
             a.task_case = REELFARM__TASK_ASSIGN__TASK_DENOISE;
@@ -488,7 +542,7 @@ static void s_echo_main(const char *ep)
     }
 }
 
-/* Runs the harness until the job is done (or CHUNKS assignments in echo mode). */
+/* Runs the harness until the job is done (or s_chunks assignments in echo mode). */
 static void s_loop(harness *h, void *api, const char *job, uint64_t *areq, int *state)
 {
     struct epoll_event evs[1024];
@@ -510,7 +564,8 @@ static void s_loop(harness *h, void *api, const char *job, uint64_t *areq, int *
         while (h->qtail > h->qhead && h->q[h->qhead % h->qcap].due_us <= now) {
             pend p = h->q[h->qhead++ % h->qcap];
             s_answer(&h->ws[p.w], &p);
-            s_drain(h, p.w); /* a send may have taken the fd's signal */
+            if (!s_raw)
+                s_drain(h, p.w); /* a send may have taken the fd's signal */
         }
         int64_t now_ms = now / 1000;
         if (now_ms >= next_sweep) { /* heartbeats, and a sweep of every socket */
@@ -522,17 +577,18 @@ static void s_loop(harness *h, void *api, const char *job, uint64_t *areq, int *
                     Reelfarm__Heartbeat b = REELFARM__HEARTBEAT__INIT;
                     hb.kind_case = REELFARM__ENVELOPE__KIND_HEARTBEAT;
                     hb.heartbeat = &b;
-                    s_send(h->ws[i].sock, &hb, NULL, 0, &h->ws[i].req);
+                    s_sim_send(&h->ws[i], &hb, NULL, 0);
                 }
-                s_drain(h, i);
+                if (!s_raw)
+                    s_drain(h, i);
             }
         }
         if (h->echo) {
-            if (h->denoise >= CHUNKS)
+            if (h->denoise >= s_chunks)
                 *state = 3;
             continue;
         }
-        if (now_ms >= next_poll && h->denoise >= CHUNKS) {
+        if (now_ms >= next_poll && h->denoise >= s_chunks) {
             next_poll = now_ms + 100;
             *state = job ? s_job_state(api, job, areq, NULL) : s_farm_idle(api, areq);
         }
@@ -550,14 +606,27 @@ static int s_harness_open(harness *h, void *ctx, int n, const char *ep, const ch
     h->echo = echo;
     h->ep = -1;
     h->ws = calloc((size_t)n, sizeof(*h->ws));
-    h->lat = calloc(CHUNKS + 16, sizeof(int64_t));
-    h->dlat = calloc(CHUNKS + 16, sizeof(int64_t));
+    h->lat = calloc(s_chunks + 16, sizeof(int64_t));
+    h->dlat = calloc(s_chunks + 16, sizeof(int64_t));
     h->ep = epoll_create1(EPOLL_CLOEXEC);
     if (!h->ws || !h->lat || !h->dlat || h->ep < 0)
         return -1;
     int zero = 0;
     for (int i = 0; i < n; i++) {
         sim *w = &h->ws[i];
+        snprintf(w->name, sizeof(w->name), "sim-%d", i);
+        w->next_beat_ms = s_us() / 1000 + (int64_t)i * 1000 / n; /* beats spread over 1 s */
+        if (s_raw) {
+            char why[256];
+            w->raw = rf_zmtp_connect(ep, 10000, why, sizeof(why));
+            struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+            if (!w->raw || epoll_ctl(h->ep, EPOLL_CTL_ADD, rf_zmtp_fd(w->raw), &ev) != 0) {
+                fprintf(stderr, "bench_scale: worker %d: %s\n", i, w->raw ? "epoll" : why);
+                return -1;
+            }
+            s_hello(w, hash);
+            continue;
+        }
         w->sock = zmq_socket(ctx, ZMQ_DEALER);
         if (!w->sock) {
             fprintf(stderr, "bench_scale: socket %d: %s\n", i, zmq_strerror(errno));
@@ -566,8 +635,6 @@ static int s_harness_open(harness *h, void *ctx, int n, const char *ep, const ch
         zmq_setsockopt(w->sock, ZMQ_LINGER, &zero, sizeof(zero));
         zmq_setsockopt(w->sock, ZMQ_RCVTIMEO, &zero, sizeof(zero));
         zmq_connect(w->sock, ep);
-        snprintf(w->name, sizeof(w->name), "sim-%d", i);
-        w->next_beat_ms = s_us() / 1000 + (int64_t)i * 1000 / n; /* beats spread over 1 s */
         int fd = -1;
         size_t sz = sizeof(fd);
         zmq_getsockopt(w->sock, ZMQ_FD, &fd, &sz);
@@ -581,9 +648,11 @@ static int s_harness_open(harness *h, void *ctx, int n, const char *ep, const ch
 
 static void s_harness_close(harness *h)
 {
-    for (int i = 0; h->ws && i < h->n; i++)
+    for (int i = 0; h->ws && i < h->n; i++) {
         if (h->ws[i].sock)
             zmq_close(h->ws[i].sock);
+        rf_zmtp_close(&h->ws[i].raw);
+    }
     if (h->ws && h->ep >= 0)
         close(h->ep);
     free(h->ws);
@@ -610,7 +679,7 @@ static void s_fill(harness *h, result *r)
 }
 
 /* One coordinator run with n workers answering after delay_us (<0: at once): the
- * 10,000-chunk job, or (njobs > 1) njobs jobs of CHUNKS / njobs chunks submitted first. */
+ * 10,000-chunk job, or (njobs > 1) njobs jobs of s_chunks / njobs chunks submitted first. */
 static int s_run(int n, const char *build, int64_t delay_us, int njobs, result *r)
 {
     char dir[512], hash[RF_HASH_HEX], p[1024], job[64];
@@ -631,7 +700,7 @@ static int s_run(int n, const char *build, int64_t delay_us, int njobs, result *
         fprintf(stderr, "bench_scale: the coordinator did not start (%s/coord.log)\n", dir);
     } else {
         char spec[1024];
-        int per = njobs > 1 ? CHUNKS / njobs : CHUNKS, ok = 1;
+        int per = njobs > 1 ? s_chunks / njobs : s_chunks, ok = 1;
         double cpu0;
         s_proc(pid, &cpu0, NULL);
         for (int j = 0; ok && j < njobs; j++) { /* before the workers: all queued at once */
@@ -733,7 +802,7 @@ static double s_durable_floor(int with_blob)
     memset(blob, 7, sizeof(blob));
     int64_t t0 = s_us();
     int rc = 0;
-    for (int i = 0; i < CHUNKS && !rc; i++) {
+    for (int i = 0; i < s_chunks && !rc; i++) {
         snprintf(t.id, sizeof(t.id), "job-1/denoise/%d", i);
         t.unit = i;
         t.attempt = (uint64_t)i + 1;
@@ -752,7 +821,7 @@ static double s_durable_floor(int with_blob)
         t.state = REELFARM__UNIT_STATE__UNIT_DONE;
         if (!rc)
             rc = rf_store_task_put(st, &t, &err);
-        if (!rc && (i % 64 == 63 || i == CHUNKS - 1))
+        if (!rc && (i % 64 == 63 || i == s_chunks - 1))
             rc = rf_store_commit(st, &err);
     }
     double secs = (double)(s_us() - t0) / 1e6;
@@ -760,7 +829,7 @@ static double s_durable_floor(int with_blob)
         fprintf(stderr, "bench_scale: durable floor: %s\n", err.msg);
     rf_store_destroy(&st);
     s_rmdir(dir);
-    return rc || secs <= 0 ? 0 : CHUNKS / secs;
+    return rc || secs <= 0 ? 0 : s_chunks / secs;
 }
 
 /* GET path from 127.0.0.1:port; the body's value of the metric line starting with name. */
@@ -887,11 +956,17 @@ int main(void)
         printf("open-file limit raised to %llu\n", (unsigned long long)rl.rlim_cur);
     }
     const char *build = getenv("RF_BUILD") ? getenv("RF_BUILD") : "build";
+    if (getenv("RF_BENCH_SCALE_CHUNKS") && atoi(getenv("RF_BENCH_SCALE_CHUNKS")) >= 1000)
+        s_chunks = atoi(getenv("RF_BENCH_SCALE_CHUNKS"));
+    const char *harness_kind = getenv("RF_BENCH_SCALE_HARNESS");
+    s_raw = !(harness_kind && strcmp(harness_kind, "zmq") == 0);
     const char *list =
         getenv("RF_BENCH_SCALE_WORKERS") ? getenv("RF_BENCH_SCALE_WORKERS") : "100 1000";
     printf("bench_scale: one %d-chunk job (independent mode, 1 step per chunk); goal >= %.0f "
-           "dispatches/s, p99 < %.1f ms\n",
-           CHUNKS, GOAL_RATE, GOAL_P99_MS);
+           "dispatches/s, p99 < %.1f ms; simulated workers: %s\n",
+           s_chunks, GOAL_RATE, GOAL_P99_MS,
+           s_raw ? "ZMTP by hand (tests/bench/zmtp_dealer.c)"
+                 : "libzmq DEALER sockets (RF_BENCH_SCALE_HARNESS=zmq)");
     double floor = s_durable_floor(2), row = s_durable_floor(3), loose = s_durable_floor(1),
            rows = s_durable_floor(0);
     printf("peer: durable floor (coordinator/store.c alone, 64 tasks per commit): result blob "
@@ -972,7 +1047,7 @@ int main(void)
             printf("jobs: 1,000 jobs of %d chunks (each its own prompt), 100 workers saturated: "
                    "%ld DENOISE + %ld other dispatches; %.0f dispatches/s; coordinator %.1f us "
                    "CPU per dispatch, %.2f s CPU in all, peak RSS %.1f MiB\n",
-                   CHUNKS / 1000, many.denoise, many.other, many.rate, many.cpu_phase_us,
+                   s_chunks / 1000, many.denoise, many.other, many.rate, many.cpu_phase_us,
                    many.cpu_total, many.rss);
             if (first.cpu_phase_us > 0)
                 printf("  vs one 10,000-chunk job on as many workers: CPU per dispatch %.2fx\n",
