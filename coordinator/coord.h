@@ -175,6 +175,7 @@ struct rf_coord {
     int paused;            /* the store failed (e.g. disk full): no dispatch until it works again */
     int unacked;           /* a commit wrote something no message has announced yet */
     int need_reload;       /* a commit was refused this turn: memory is reloaded from the store */
+    int64_t commit_us;     /* how long the last commit that wrote something took */
     int64_t next_probe_ms; /* while paused: next check whether the store is writable */
     char pause_reason[RF_ERROR_MSG_MAX];
     int orphans; /* upper bound of orphaned attempts (c_task.orphan) */
@@ -340,6 +341,8 @@ int c_tensor_get(rf_coord *c, const char *hex, const char *name, rf_wire_blob *b
 
 /* coord.c */
 int64_t c_now_ms(void);
+/* Monotonic microseconds (durations: turn budgets, commit times). */
+int64_t c_mono_us(void);
 /* Commits the open transaction (no-op when none). On failure: rolls back, pauses dispatch,
  * logs, and has the loop reload every job from the store before the next message, so
  * memory never runs ahead of the store; nothing later in the same turn is committed. */

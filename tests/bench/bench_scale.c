@@ -275,6 +275,9 @@ static void s_on_message(harness *h, int i, const Reelfarm__Envelope *env)
         const Reelfarm__TaskAssign *a = env->assign;
         int64_t now = s_us();
         pend p = {.w = i, .due_us = now + (h->delay_us > 0 ? h->delay_us : 0)};
+        if (h->delay_us > 0 && !w->freed_us) /* a first task: the workers' phases spread */
+            p.due_us = now + h->delay_us * (i + 1) / h->n; /* over one task's time, as a */
+                                                           /* farm's are, not one convoy */
         snprintf(p.task_id, sizeof(p.task_id), "%s", a->task_id ? a->task_id : "");
         p.attempt = a->attempt;
         p.kind = (int)a->kind;
@@ -561,11 +564,17 @@ static void s_loop(harness *h, void *api, const char *job, uint64_t *areq, int *
         for (int k = 0; k < n; k++)
             s_drain(h, (int)evs[k].data.u32);
         now = s_us();
-        while (h->qtail > h->qhead && h->q[h->qhead % h->qcap].due_us <= now) {
+        for (int k = 1; h->qtail > h->qhead && h->q[h->qhead % h->qcap].due_us <= now; k++) {
             pend p = h->q[h->qhead++ % h->qcap];
             s_answer(&h->ws[p.w], &p);
             if (!s_raw)
                 s_drain(h, p.w); /* a send may have taken the fd's signal */
+            if (k % 8 == 0) {    /* a long run of answers must not hold back the receipts (and
+                               * their timestamps) of assignments that came meanwhile */
+                n = epoll_wait(h->ep, evs, 1024, 0);
+                for (int e = 0; e < n; e++)
+                    s_drain(h, (int)evs[e].data.u32);
+            }
         }
         int64_t now_ms = now / 1000;
         if (now_ms >= next_sweep) { /* heartbeats, and a sweep of every socket */
