@@ -362,6 +362,8 @@ int rf_coord_run(rf_coord *c, rf_error *err)
             rf_error_set(err, RF_EIO, "zmq_poll: %s", zmq_strerror(errno));
             return err->code;
         }
+        int64_t turn_t0 = c_mono_us();
+        int worked = n > 0 || c->dirty;
         if (n > 0) {
             /* the turn takes messages for TURN_DRAIN_US, or twice the last commit's time */
             int64_t budget = 2 * c->commit_us > TURN_DRAIN_US ? 2 * c->commit_us : TURN_DRAIN_US,
@@ -393,6 +395,8 @@ int rf_coord_run(rf_coord *c, rf_error *err)
             c_jobs_evict(c); /* finished jobs' final states are durable: they leave memory */
         c->unacked = 0;
         s_reload_if_needed(c);
+        if (worked)
+            rf_metrics_turn(c->metrics, (double)(c_mono_us() - turn_t0) / 1e6);
     }
     rf_log_kv(RF_LOG_INFO, "coord", "coordinator stopping", NULL);
     return c_commit(c) ? rf_error_set(err, RF_EIO, "final commit failed: %s", c->pause_reason) : 0;

@@ -55,7 +55,7 @@ struct rf_metrics {
     /* the reelfarm families (NULL in a bare registry) */
     rf_metric *tasks, *task_seconds, *leases, *steps, *frames, *bytes, *round, *jobs, *queue,
         *workers, *handshakes, *healthy_g, *state_bytes, *states, *resident, *decode_reads,
-        *decode_reads_max;
+        *decode_reads_max, *turn;
 };
 
 /* ---- names and numbers ------------------------------------------------------------- */
@@ -416,6 +416,8 @@ rf_metrics *rf_metrics_new(rf_error *err)
                                     10,   30,  60,   120, 300, 600, 1800};
     static const double round_b[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                      0.25,  0.5,    1,     2.5,  5,     10,   30};
+    static const double turn_b[] = {0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005,
+                                    0.01,   0.025,   0.05,   0.1,   0.25,  1};
     static const char *const kind_outcome[] = {"kind", "outcome"};
     static const char *const kind[] = {"kind"};
     static const char *const state[] = {"state"};
@@ -511,7 +513,15 @@ rf_metrics *rf_metrics_new(rf_error *err)
                                            "for DECODE latents (bounded per loop turn).",
                                            NULL, 0, err)
                         : NULL;
-    if (!m->decode_reads_max) {
+    m->turn =
+        m->decode_reads_max
+            ? rf_metrics_histogram(m, "reelfarm_loop_turn_duration_seconds",
+                                   "Time the coordinator's event loop spent in one turn "
+                                   "that did work (taking messages, timers, dispatch, "
+                                   "commit): a message waits about one turn for its answer.",
+                                   NULL, 0, turn_b, (int)(sizeof(turn_b) / sizeof(turn_b[0])), err)
+            : NULL;
+    if (!m->turn) {
         rf_metrics_destroy(&m);
         return NULL;
     }
@@ -577,6 +587,13 @@ void rf_metrics_decode_reads_max(rf_metrics *m, int64_t n)
     if (!m)
         return;
     rf_metric_set(m->decode_reads_max, NULL, (double)n);
+}
+
+void rf_metrics_turn(rf_metrics *m, double seconds)
+{
+    if (!m)
+        return;
+    rf_metric_observe(m->turn, NULL, seconds);
 }
 
 void rf_metrics_round(rf_metrics *m, double seconds)

@@ -19,6 +19,7 @@
  *               progress, rf_metrics_frames(m, n) per decoded segment,
  *               rf_metrics_bytes(m, "received"|"sent"|"fetched", n),
  *               rf_metrics_round(m, seconds) per fused round,
+ *               rf_metrics_turn(m, seconds) per event-loop turn that did work,
  *               rf_metrics_state(m, part, bytes) per chunk state sent or received;
  *   per turn:   (or on each change) rf_metrics_jobs(m, state, n) for every state,
  *               rf_metrics_queue(m, kind, n), rf_metrics_workers(m, state, n);
@@ -72,6 +73,8 @@ void rf_metrics_decode_reads(rf_metrics *m, uint64_t n);
 /* reelfarm_decode_chunk_reads_per_pass_max = n (the most one dispatch pass has read: the
  * loop's work on them is bounded per turn). */
 void rf_metrics_decode_reads_max(rf_metrics *m, int64_t n);
+/* reelfarm_loop_turn_duration_seconds observes seconds (one event-loop turn that did work). */
+void rf_metrics_turn(rf_metrics *m, double seconds);
 /* reelfarm_fusion_round_duration_seconds observes seconds. */
 void rf_metrics_round(rf_metrics *m, double seconds);
 /* reelfarm_jobs{state} = n ("queued", "running", "done", "failed", "canceled"). */

@@ -291,6 +291,9 @@ RF_TEST(curve_metrics_and_sighup_on_a_live_coordinator)
     RF_CHECK_CONTAINS(body, "reelfarm_jobs{state=\"queued\"} 0\n");
     RF_CHECK_CONTAINS(body, "reelfarm_workers{state=\"idle\"}");
     RF_CHECK_CONTAINS(body, "reelfarm_healthy 1\n");
+    /* the loop's turns are timed: the workers' hellos made some */
+    RF_CHECK_CONTAINS(body, "reelfarm_loop_turn_duration_seconds_count ");
+    RF_CHECK(strstr(body, "reelfarm_loop_turn_duration_seconds_count 0\n") == NULL);
     if (system("command -v promtool >/dev/null 2>&1") == 0) {
         char scrape[700], out[700], cmd[1600];
         snprintf(scrape, sizeof(scrape), "%s/scrape.txt", dir);

@@ -178,6 +178,8 @@ static rf_metrics *s_farm_metrics(void)
     rf_metrics_bytes(m, "received", 1 << 20);
     rf_metrics_bytes(m, "sent", 4096);
     rf_metrics_round(m, 0.003);
+    rf_metrics_turn(m, 0.0004);
+    rf_metrics_turn(m, 0.003);
     rf_metrics_jobs(m, "running", 2);
     rf_metrics_jobs(m, "done", 5);
     rf_metrics_queue(m, "DENOISE", 7);
@@ -204,6 +206,8 @@ RF_TEST(reelfarm_families)
     RF_CHECK_CONTAINS(t, "reelfarm_frames_rendered_total 81\n");
     RF_CHECK_CONTAINS(t, "reelfarm_transfer_bytes_total{direction=\"received\"} 1048576\n");
     RF_CHECK_CONTAINS(t, "reelfarm_fusion_round_duration_seconds_bucket{le=\"0.005\"} 1\n");
+    RF_CHECK_CONTAINS(t, "reelfarm_loop_turn_duration_seconds_bucket{le=\"0.0005\"} 1\n");
+    RF_CHECK_CONTAINS(t, "reelfarm_loop_turn_duration_seconds_bucket{le=\"0.005\"} 2\n");
     RF_CHECK_CONTAINS(t, "reelfarm_jobs{state=\"running\"} 2\n");
     RF_CHECK_CONTAINS(t, "reelfarm_tasks_queued{kind=\"DENOISE\"} 7\n");
     RF_CHECK_CONTAINS(t, "reelfarm_workers{state=\"busy\"} 3\n");

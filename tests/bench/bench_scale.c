@@ -40,6 +40,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -80,6 +81,9 @@ typedef struct pend {
     uint32_t keep;
 } pend;
 
+#define TURN_B 16 /* buckets of reelfarm_loop_turn_duration_seconds read back */
+static double s_turn_le[TURN_B];
+
 typedef struct harness {
     sim *ws;
     int n;
@@ -96,6 +100,9 @@ typedef struct harness {
     int64_t t_first, t_last;
     pid_t coord;
     double cpu_first, cpu_last;
+    int mport;                           /* the coordinator's --metrics port (0: none) */
+    double turn0[TURN_B], turn1[TURN_B]; /* its loop-turn histogram at the DENOISE phase's */
+    int nturn;                           /* first and last dispatch (cumulative buckets) */
 } harness;
 
 /* the simulated workers speak ZMTP by hand (0: as libzmq DEALER sockets) */
@@ -109,6 +116,8 @@ typedef struct result {
     double rate, p50, p99, cpu_phase_us, cpu_total, rss;
     double dp99, dmax; /* DECODE dispatch latency (ms): p99 and the worst, from when both
                         * the worker and the segment (its timeline denoised) were ready */
+    double turns, turn_p50, turn_p99; /* the coordinator's loop turns in the DENOISE phase
+                                       * (its /metrics histogram): count, bucket bounds (ms) */
     long denoise, other;
     int done;
 } result;
@@ -266,6 +275,8 @@ static void s_push(harness *h, const pend *p)
     h->q[h->qtail++ % h->qcap] = *p;
 }
 
+static int s_scrape_hist(int port, const char *name, double *le, double *cum, int max);
+
 /* What worker i does with a message from the coordinator: an assignment is answered (at
  * once, or queued when paced) and its latency recorded. */
 static void s_on_message(harness *h, int i, const Reelfarm__Envelope *env)
@@ -292,6 +303,9 @@ static void s_on_message(harness *h, int i, const Reelfarm__Envelope *env)
                 h->t_first = now;
                 if (h->coord)
                     s_proc(h->coord, &h->cpu_first, NULL);
+                if (h->mport)
+                    s_scrape_hist(h->mport, "reelfarm_loop_turn_duration_seconds", s_turn_le,
+                                  h->turn0, TURN_B);
             }
             h->t_last = now;
             if (w->freed_us && h->denoise >= h->n && h->nlat < (size_t)s_chunks + 16)
@@ -299,6 +313,9 @@ static void s_on_message(harness *h, int i, const Reelfarm__Envelope *env)
             h->denoise++;
             if (h->denoise == s_chunks && h->coord)
                 s_proc(h->coord, &h->cpu_last, NULL);
+            if (h->denoise == s_chunks && h->mport)
+                h->nturn = s_scrape_hist(h->mport, "reelfarm_loop_turn_duration_seconds", s_turn_le,
+                                         h->turn1, TURN_B);
         } else if (p.kind == REELFARM__TASK_KIND__TASK_DECODE && w->freed_us && s_all_denoised_us &&
                    h->ndlat < (size_t)s_chunks + 16) {
             /* from when both the worker and the segment were ready: a segment waits
@@ -685,6 +702,15 @@ static void s_fill(harness *h, result *r)
     r->other = h->assigns - h->denoise;
     r->cpu_phase_us =
         h->denoise > 1 ? (h->cpu_last - h->cpu_first) * 1e6 / (double)(h->denoise - 1) : 0;
+    r->turns = h->nturn > 0 ? h->turn1[h->nturn - 1] - h->turn0[h->nturn - 1] : 0;
+    r->turn_p50 = r->turn_p99 = -1;
+    for (int b = 0; b < h->nturn && r->turns > 0; b++) { /* the first bucket holding it */
+        double below = h->turn1[b] - h->turn0[b];
+        if (r->turn_p50 < 0 && below >= 0.5 * r->turns)
+            r->turn_p50 = s_turn_le[b] * 1000;
+        if (r->turn_p99 < 0 && below >= 0.99 * r->turns)
+            r->turn_p99 = s_turn_le[b] * 1000;
+    }
 }
 
 /* One coordinator run with n workers answering after delay_us (<0: at once): the
@@ -695,7 +721,10 @@ static int s_run(int n, const char *build, int64_t delay_us, int njobs, result *
     memset(r, 0, sizeof(*r));
     if (s_farm_dir(dir, sizeof(dir), hash))
         return -1;
-    pid_t pid = s_start_coord(build, dir, NULL);
+    char extra[64];
+    int mport = 20000 + (int)((getpid() * 7 + n) % 20000);
+    snprintf(extra, sizeof(extra), "--metrics 127.0.0.1:%d", mport);
+    pid_t pid = s_start_coord(build, dir, extra);
     void *ctx = zmq_ctx_new();
     zmq_ctx_set(ctx, ZMQ_IO_THREADS, 2);
     zmq_ctx_set(ctx, ZMQ_MAX_SOCKETS, n + 64);
@@ -723,6 +752,7 @@ static int s_run(int n, const char *build, int64_t delay_us, int njobs, result *
         }
         if (ok && s_harness_open(&h, ctx, n, p, hash, delay_us, 0) == 0) {
             h.coord = pid;
+            h.mport = mport;
             s_loop(&h, api, njobs > 1 ? NULL : job, &areq, &state);
             s_proc(pid, &r->cpu_total, &r->rss);
             r->cpu_total -= cpu0;
@@ -841,38 +871,66 @@ static double s_durable_floor(int with_blob)
     return rc || secs <= 0 ? 0 : s_chunks / secs;
 }
 
-/* GET path from 127.0.0.1:port; the body's value of the metric line starting with name. */
-static double s_scrape(int port, const char *name)
+/* GET /metrics from 127.0.0.1:port: the response (a static buffer; "" when unreachable). */
+static const char *s_metrics_body(int port)
 {
+    static char buf[1 << 20];
+    buf[0] = 0;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    double v = -1;
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
         if (fd >= 0)
             close(fd);
-        return -1;
+        return buf;
     }
     const char *req = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
     if (write(fd, req, strlen(req)) < 0) {
         close(fd);
-        return -1;
+        return buf;
     }
-    static char buf[1 << 20];
     size_t n = 0;
     ssize_t k;
     while (n < sizeof(buf) - 1 && (k = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
         n += (size_t)k;
     buf[n] = 0;
     close(fd);
+    return buf;
+}
+
+/* The value of the metric line starting with name in 127.0.0.1:port/metrics (-1: none). */
+static double s_scrape(int port, const char *name)
+{
+    const char *body = s_metrics_body(port);
     size_t len = strlen(name);
-    for (char *line = buf; line && *line;) {
-        char *nl = strchr(line, '\n');
+    double v = -1;
+    for (const char *line = body; line && *line;) {
+        const char *nl = strchr(line, '\n');
         if (strncmp(line, name, len) == 0 && line[len] == ' ')
             v = atof(line + len + 1);
         line = nl ? nl + 1 : NULL;
     }
     return v;
+}
+
+/* The histogram name's buckets from 127.0.0.1:port/metrics, in order: le[] (seconds; +Inf
+ * as HUGE_VAL) and cum[] (cumulative counts); how many (0 when unreachable). */
+static int s_scrape_hist(int port, const char *name, double *le, double *cum, int max)
+{
+    const char *body = s_metrics_body(port);
+    char pre[160];
+    int n = snprintf(pre, sizeof(pre), "%s_bucket{le=\"", name), k = 0;
+    for (const char *line = body; line && *line && k < max;) {
+        const char *nl = strchr(line, '\n');
+        if (strncmp(line, pre, (size_t)n) == 0) {
+            const char *q = strchr(line + n, '"');
+            le[k] = strncmp(line + n, "+Inf", 4) == 0 ? HUGE_VAL : atof(line + n);
+            cum[k] = q && q[1] == '}' ? atof(q + 2) : 0;
+            k++;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    return k;
 }
 
 /* Lockstep mode with reelfarm-worker --backend sim --count: rounds/s, fusion latency. */
@@ -1017,6 +1075,10 @@ int main(void)
             "%.2f ms, worst %.2f ms\n",
             n, (double)delay / 1000.0, offered, paced.rate, paced.p50, paced.p99, paced.dp99,
             paced.dmax);
+        if (paced.turns > 0)
+            printf("workers %5ld paced, the coordinator's loop (its /metrics, DENOISE phase): %.0f "
+                   "turns, p50 <= %.2f ms, p99 <= %.2f ms per turn (a message waits about one)\n",
+                   n, paced.turns, paced.turn_p50, paced.turn_p99);
         result echo_paced = {.p99 = -1}, echo = {0};
         if (s_run_echo((int)n, delay, &echo_paced) == 0)
             printf("workers %5ld peer paced alike: dispatch latency p50 %.2f ms p99 %.2f ms\n", n,
