@@ -743,12 +743,13 @@ enum {
     K_INPUTS,
     K_OUTPUT,
     K_PRIORITY,
+    K_PLAN,
     K_COUNT
 };
 static const char *const s_top_keys[K_COUNT] = {
-    "name",     "model",   "width",  "height", "fps",    "seed",   "steps",
-    "guidance", "sampler", "shift",  "chunk",  "mode",   "shots",  "prompt",
-    "negative", "seconds", "frames", "still",  "inputs", "output", "priority"};
+    "name",    "model", "width",  "height", "fps",      "seed",   "steps",    "guidance",
+    "sampler", "shift", "chunk",  "mode",   "shots",    "prompt", "negative", "seconds",
+    "frames",  "still", "inputs", "output", "priority", "plan"};
 
 /* A shot as read, before the spec's fps is known. */
 typedef struct s_shot_in {
@@ -941,6 +942,34 @@ static void s_read_chunk(s_ctx *c, rf_job_spec *spec, const s_node *nd)
                spec->chunk.overlap);
 }
 
+/* plan: what the coordinator fixes at submit. plan.negative may be empty (no negative
+ * prompt: a model without a default one), unlike a shot's. */
+static void s_read_plan(s_ctx *c, rf_job_spec *spec, const s_node *nd)
+{
+    static const char *const keys[] = {"negative", "decode_segment", "decode_warmup"};
+    const s_node *v[3];
+    if (s_map(c, nd, "plan.", keys, 3, v))
+        return;
+    long long x;
+    if (v[0]) {
+        if (v[0]->kind != S_SCALAR || s_is_null(v[0]))
+            s_diag(c, v[0]->line, "plan.negative", "plan.negative must be text, got %s",
+                   s_kind_word(v[0]));
+        else if (strlen(v[0]->str) != v[0]->len)
+            s_diag(c, v[0]->line, "plan.negative", "plan.negative must not contain NUL characters");
+        else if (v[0]->len > RF_SPEC_MAX_PROMPT)
+            s_diag(c, v[0]->line, "plan.negative",
+                   "plan.negative is %zu bytes; at most %d are allowed", v[0]->len,
+                   RF_SPEC_MAX_PROMPT);
+        else if (!(spec->plan.negative = strdup(v[0]->str)))
+            c->nomem = 1;
+    }
+    if (v[1] && s_get_int(c, v[1], "plan.decode_segment", 1, RF_SPEC_MAX_SEGMENT, &x) == 0)
+        spec->plan.decode_segment = (int)x;
+    if (v[2] && s_get_int(c, v[2], "plan.decode_warmup", 0, RF_SPEC_MAX_WARMUP, &x) == 0)
+        spec->plan.decode_warmup = (int)x;
+}
+
 static void s_read_inputs(s_ctx *c, rf_job_spec *spec, const s_node *nd)
 {
     static const char *const keys[] = {"image", "video", "continue", "strength"};
@@ -1074,6 +1103,7 @@ static void s_defaults(rf_job_spec *spec)
     spec->output.codec = RF_CODEC_H264;
     spec->output.crf = -1;
     spec->inputs.strength = 0.7;
+    spec->plan.decode_warmup = -1;
 }
 
 /* The name from a source file: basename without extension, if valid. */
@@ -1191,6 +1221,8 @@ static void s_walk(s_ctx *c, rf_job_spec *spec, const s_node *root)
         spec->priority = (int)x;
     if (v[K_INPUTS])
         s_read_inputs(c, spec, v[K_INPUTS]);
+    if (v[K_PLAN])
+        s_read_plan(c, spec, v[K_PLAN]);
 
     /* still: `frames: 1` or `still: true` at the top level */
     int still = 0, still_flag = -1;
@@ -1356,6 +1388,7 @@ static void s_spec_free_fields(rf_job_spec *spec)
     free(spec->timelines);
     free(spec->inputs.path);
     free(spec->output.path);
+    free(spec->plan.negative);
 }
 
 void rf_spec_free(rf_job_spec **spec)
@@ -1653,6 +1686,16 @@ static json_t *s_to_json(const rf_job_spec *spec, int derived)
         }
     }
     rc |= s_set(o, "priority", json_integer(spec->priority));
+    if (spec->plan.negative || spec->plan.decode_segment > 0 || spec->plan.decode_warmup >= 0) {
+        json_t *pl = json_object();
+        rc |= s_set(o, "plan", pl);
+        if (pl && spec->plan.negative)
+            rc |= s_set(pl, "negative", json_string(spec->plan.negative));
+        if (pl && spec->plan.decode_segment > 0)
+            rc |= s_set(pl, "decode_segment", json_integer(spec->plan.decode_segment));
+        if (pl && spec->plan.decode_warmup >= 0)
+            rc |= s_set(pl, "decode_warmup", json_integer(spec->plan.decode_warmup));
+    }
     if (derived) {
         json_t *dv = json_object();
         rc |= s_set(o, "derived", dv);

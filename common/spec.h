@@ -25,6 +25,7 @@
  * (seed_set = 0): the caller picks one and records it. A missing name is taken from the
  * spec's file name (when that is a valid name) or "job". A missing output.path is
  * "<name>.<ext>" (mp4, mov, mkv), "<name>/" for a PNG sequence, "<name>.png" for a still.
+ * A missing plan section (or part of it) stays unset: the coordinator fills it at submit.
  */
 #define RF_SPEC_MAX_BYTES       (1 << 20) /* spec text */
 #define RF_SPEC_MAX_ERRORS      16        /* collected per parse; the rest are counted */
@@ -40,10 +41,12 @@
 #define RF_SPEC_MAX_STEPS       1000
 #define RF_SPEC_MAX_GUIDANCE    50.0 /* guidance in [0, 50]; shift in (0, 100] */
 #define RF_SPEC_MAX_SHIFT       100.0
-#define RF_SPEC_MAX_CHUNK       1001 /* chunk.frames: 4n+1 in [5, 1001] */
-#define RF_SPEC_MAX_SYNC        1000 /* sync_every, checkpoint_every in [1, 1000] */
-#define RF_SPEC_MAX_PRIORITY    100  /* priority: integer in [-100, 100], higher first */
-#define RF_SPEC_MAX_SCALED      8192 /* output.scale result: each side in [2, 8192], even */
+#define RF_SPEC_MAX_CHUNK       1001   /* chunk.frames: 4n+1 in [5, 1001] */
+#define RF_SPEC_MAX_SYNC        1000   /* sync_every, checkpoint_every in [1, 1000] */
+#define RF_SPEC_MAX_PRIORITY    100    /* priority: integer in [-100, 100], higher first */
+#define RF_SPEC_MAX_SCALED      8192   /* output.scale result: each side in [2, 8192], even */
+#define RF_SPEC_MAX_SEGMENT     100000 /* plan.decode_segment: latent frames in [1, 100000] */
+#define RF_SPEC_MAX_WARMUP      999    /* plan.decode_warmup: latent frames in [0, 999] */
 
 typedef enum rf_sampler_kind {
     RF_SAMPLER_UNIPC = 0,
@@ -85,7 +88,7 @@ enum {
 
 typedef struct rf_spec_shot {
     char *prompt;   /* owned, non-empty */
-    char *negative; /* owned; NULL = the model's default negative prompt */
+    char *negative; /* owned; NULL = plan.negative (the model's default negative prompt) */
     double seconds; /* as written; 0 when the shot gave frames */
     rf_transition transition;
     int line; /* line of the shot in the spec */
@@ -139,6 +142,17 @@ typedef struct rf_job_spec {
         int scale_width, scale_height; /* 0, 0: no resize */
     } output;
     int priority;
+    /* The rest of what a job's plan is cut from, fixed when the job is submitted: the
+     * coordinator fills what the spec leaves out (from the model's model.json and its own
+     * --segment-frames) and stores the spec with them, so a restart re-plans the same job
+     * whatever changed since. A spec may give them; most leave them out. */
+    struct {
+        char *negative;     /* owned; the negative prompt of shots without one ("": none);
+                             * NULL: not given */
+        int decode_segment; /* latent frames per DECODE segment; 0: not given */
+        int decode_warmup;  /* latent frames a DECODE segment decodes before its start and
+                             * discards (the VAE's warm-up); -1: not given */
+    } plan;
     unsigned explicit_fields; /* RF_SPEC_SET_* */
     /* derived */
     rf_spec_timeline *timelines;

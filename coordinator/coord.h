@@ -38,7 +38,8 @@ typedef struct rf_coord_config {
     int heartbeat_ms;   /* beat interval both ways (default 1000) */
     int liveness;       /* missed beats before a worker is lost (default 5) */
     int lease_ms;       /* attempt lease without Progress (default 30000) */
-    int segment_latent; /* latent frames per DECODE segment (default 8) */
+    int segment_latent; /* latent frames per DECODE segment of a job submitted from now on
+                         * (default 8; each job's spec keeps its own: plan.decode_segment) */
     int concat_bytes;   /* 1: join segments byte for byte (test workers' segments only) */
     /* operations (coordinator/ops.c): CURVE key files (NULL: CURVE off, so endpoints must
      * be private unless insecure), the metrics address (NULL: off) and the config (flags
@@ -304,7 +305,7 @@ int c_ops_admit(rf_coord *c, const rf_job_spec *spec, rf_error *err);
 
 /* inputs.c: image, video and continuation inputs (ARCHITECTURE.md §2.3) */
 /* ENCODE_MEDIA tasks the job needs (call from the build, before the tasks are laid out). */
-int c_inputs_count(rf_coord *c, c_job *job, rf_error *err);
+int c_inputs_count(c_job *job, rf_error *err);
 /* Lays out those tasks at job->tasks[job->ntasks...] (ids "<job>/media/<i>"). */
 void c_inputs_build(c_job *job);
 void c_inputs_free(c_job *job);

@@ -7,9 +7,10 @@
  * under the namespace "job-input", so a restart neither downloads nor reads it again.
  * The coordinator then opens it with common/video (a clip is counted), plans the latent
  * frames it covers, and workers encode them in ENCODE_MEDIA tasks: segments of at most
- * segment_latent latent frames, each encoded from w frames earlier (the model's warm-up,
- * a latent-aligned start read as a first frame) and trimmed, so a short clip is one task
- * equal to a single-process encode. A DENOISE chunk holding known frames gets them as
+ * the job's decode segment (its spec's plan.decode_segment) latent frames, each encoded
+ * from w frames earlier (the model's warm-up, plan.decode_warmup; a latent-aligned start
+ * read as a first frame) and trimmed, so a short clip is one task equal to a
+ * single-process encode. A DENOISE chunk holding known frames gets them as
  * one blob "condition/0" in every attempt it gets (fresh, restored, after a restart):
  * they come from stored results only. Never links the engine, never blocks on a network.
  */
@@ -63,7 +64,7 @@ static int s_cover(rf_input_kind kind, const rf_plan *pl, int t)
     return kind == RF_INPUT_VIDEO ? T : t > 0 ? 0 : kind == RF_INPUT_IMAGE ? 1 : T - 1;
 }
 
-int c_inputs_count(rf_coord *c, c_job *job, rf_error *err)
+int c_inputs_count(c_job *job, rf_error *err)
 {
     const rf_job_spec *sp = job->spec;
     const rf_plan *pl = job->plan;
@@ -79,8 +80,8 @@ int c_inputs_count(rf_coord *c, c_job *job, rf_error *err)
                             "inputs.continue needs a film of at least 5 frames before its "
                             "first cut"),
                -1;
-    /* segments of the decode segment's length (the planner's cfg.segment_latent) */
-    int S = c->cfg.segment_latent > 0 ? c->cfg.segment_latent : 8;
+    /* segments of the decode segment's length (fixed in the spec at submit) */
+    int S = sp->plan.decode_segment;
     int n = 0;
     for (int t = 0; t < pl->timeline_count; t++)
         n += (s_cover(in->kind, pl, t) + S - 1) / S;

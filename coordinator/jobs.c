@@ -2,8 +2,10 @@
  * resume after a restart, cancel, retry, fail, and the step from "all segments decoded"
  * to "output written, DONE".
  *
- * A job is stored as its effective spec (JSON with the seed filled in), so a restart
- * re-parses and re-plans it to exactly the same timelines, chunks, prompts and tasks;
+ * A job is stored as its effective spec (JSON with the seed, the model's defaults and the
+ * plan's inputs filled in: the default negative prompt, the decode warm-up and segment
+ * length), so a restart re-parses and re-plans it to exactly the same timelines, chunks,
+ * prompts and tasks whatever model.json or the coordinator's settings say by then;
  * tasks, chunks and fused rounds come back from their own rows. Task ids are
  * "<job>/text/<i>", "<job>/denoise/<chunk>", "<job>/decode/<segment>". Nothing here
  * talks to a worker directly; sched.c dispatches what this file queues.
@@ -13,6 +15,7 @@
 #include "log.h"
 #include "model_id.h"
 
+#include <assert.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -194,45 +197,16 @@ static int s_model_hash(rf_coord *c, const char *dir, char *hex, rf_error *err)
     return 0;
 }
 
-/* model.json's defaults.negative and its decode_warmup (latent frames; top level, as
- * engine/model_folder.h reads it, or the older defaults.decode_warmup), when there. */
-static void s_model_defaults(const char *dir, char **negative, int *warmup)
-{
-    char mj[4200];
-    snprintf(mj, sizeof(mj), "%s/model.json", dir);
-    json_t *root = json_load_file(mj, JSON_REJECT_DUPLICATES, NULL);
-    json_t *d = root ? json_object_get(root, "defaults") : NULL;
-    json_t *neg = d ? json_object_get(d, "negative") : NULL;
-    json_t *wu = root ? json_object_get(root, "decode_warmup") : NULL;
-    if (!wu && d)
-        wu = json_object_get(d, "decode_warmup");
-    if (json_is_string(neg))
-        *negative = strdup(json_string_value(neg));
-    if (json_is_integer(wu) && json_integer_value(wu) >= 0 && json_integer_value(wu) <= 64)
-        *warmup = (int)json_integer_value(wu);
-    json_decref(root);
-}
+/* The decode warm-up when model.json gives none (latent frames). */
+#define DEFAULT_WARMUP 4
+/* What builds before the spec's plan section accepted as model.json's decode_warmup (a
+ * value outside it was ignored for DEFAULT_WARMUP); kept only to re-plan their jobs. */
+#define LEGACY_WARMUP_MAX 64
 
-/* The sampler settings a spec left out come from the model's model.json defaults
- * (sampler, steps, shift, guidance), so a job renders as the model was meant to be run
- * and as `reelfarm-engine render` does; without model.json (the official Wan2.1 layout)
- * the spec's own defaults are already Wan2.1's. Applied once at submit: the stored spec
- * carries the values, so a restart or a later change of model.json changes nothing. A
- * value out of the spec's ranges is refused naming model.json. */
-static int s_apply_model_defaults(const char *dir, rf_job_spec *spec, rf_error *err)
+/* defaults.sampler, steps, shift and guidance into what spec left out; a value outside
+ * the spec's ranges is refused naming mj. */
+static int s_sampler_defaults(const char *mj, json_t *d, rf_job_spec *spec, rf_error *err)
 {
-    char mj[4200];
-    snprintf(mj, sizeof(mj), "%s/model.json", dir);
-    struct stat st;
-    if (stat(mj, &st) != 0)
-        return 0;
-    json_error_t je;
-    json_t *root = json_load_file(mj, JSON_REJECT_DUPLICATES, &je);
-    if (!root)
-        return rf_error_set(err, RF_EINVAL, "%s:%d: %s: fix the model folder's model.json", mj,
-                            je.line, je.text);
-    json_t *d = json_object_get(root, "defaults");
-    int rc = 0;
     json_t *v;
     if (!(spec->explicit_fields & RF_SPEC_SET_SAMPLER) && (v = json_object_get(d, "sampler"))) {
         int found = -1;
@@ -240,43 +214,95 @@ static int s_apply_model_defaults(const char *dir, rf_job_spec *spec, rf_error *
             if (json_is_string(v) && !strcmp(json_string_value(v), rf_sampler_name(k)))
                 found = k;
         if (found < 0)
-            rc = rf_error_set(err, RF_EINVAL,
-                              "%s: defaults.sampler must be unipc, euler or dpm++; fix the model "
-                              "folder or give sampler: in the spec",
-                              mj);
-        else
-            spec->sampler = (rf_sampler_kind)found;
+            return rf_error_set(err, RF_EINVAL,
+                                "%s: defaults.sampler must be unipc, euler or dpm++; fix the "
+                                "model folder or give sampler: in the spec",
+                                mj);
+        spec->sampler = (rf_sampler_kind)found;
     }
-    if (!rc && !(spec->explicit_fields & RF_SPEC_SET_STEPS) && (v = json_object_get(d, "steps"))) {
+    if (!(spec->explicit_fields & RF_SPEC_SET_STEPS) && (v = json_object_get(d, "steps"))) {
         if (!json_is_integer(v) || json_integer_value(v) < 1 ||
             json_integer_value(v) > RF_SPEC_MAX_STEPS)
-            rc = rf_error_set(err, RF_EINVAL,
-                              "%s: defaults.steps must be an integer in [1, %d]; fix the model "
-                              "folder or give steps: in the spec",
-                              mj, RF_SPEC_MAX_STEPS);
-        else
-            spec->steps = (int)json_integer_value(v);
+            return rf_error_set(err, RF_EINVAL,
+                                "%s: defaults.steps must be an integer in [1, %d]; fix the model "
+                                "folder or give steps: in the spec",
+                                mj, RF_SPEC_MAX_STEPS);
+        spec->steps = (int)json_integer_value(v);
     }
-    if (!rc && !(spec->explicit_fields & RF_SPEC_SET_SHIFT) && (v = json_object_get(d, "shift"))) {
+    if (!(spec->explicit_fields & RF_SPEC_SET_SHIFT) && (v = json_object_get(d, "shift"))) {
         if (!json_is_number(v) || json_number_value(v) <= 0 ||
             json_number_value(v) > RF_SPEC_MAX_SHIFT)
-            rc = rf_error_set(err, RF_EINVAL,
-                              "%s: defaults.shift must be a number in (0, %g]; fix the model "
-                              "folder or give shift: in the spec",
-                              mj, RF_SPEC_MAX_SHIFT);
-        else
-            spec->shift = json_number_value(v);
+            return rf_error_set(err, RF_EINVAL,
+                                "%s: defaults.shift must be a number in (0, %g]; fix the model "
+                                "folder or give shift: in the spec",
+                                mj, RF_SPEC_MAX_SHIFT);
+        spec->shift = json_number_value(v);
     }
-    if (!rc && !(spec->explicit_fields & RF_SPEC_SET_GUIDANCE) &&
-        (v = json_object_get(d, "guidance"))) {
+    if (!(spec->explicit_fields & RF_SPEC_SET_GUIDANCE) && (v = json_object_get(d, "guidance"))) {
         if (!json_is_number(v) || json_number_value(v) < 0 ||
             json_number_value(v) > RF_SPEC_MAX_GUIDANCE)
+            return rf_error_set(err, RF_EINVAL,
+                                "%s: defaults.guidance must be a number in [0, %g]; fix the "
+                                "model folder or give guidance: in the spec",
+                                mj, RF_SPEC_MAX_GUIDANCE);
+        spec->guidance = json_number_value(v);
+    }
+    return 0;
+}
+
+/* What a spec leaves out comes from the model's model.json (read once): the sampler
+ * settings (sampler, steps, shift, guidance), so a job renders as the model was meant to
+ * be run and as `reelfarm-engine render` does, and the plan's inputs: the negative
+ * prompt of shots without one (defaults.negative; "" without one) and the decode
+ * warm-up (decode_warmup, top level as engine/model_folder.h reads it, or the older
+ * defaults.decode_warmup; DEFAULT_WARMUP without one). Without model.json (the official
+ * Wan2.1 layout) the spec's own defaults are already Wan2.1's. Applied once at submit:
+ * the stored spec carries every value, so a restart or a later change of model.json
+ * changes nothing. A value out of range is refused naming model.json and what to fix.
+ * legacy: for a job stored before its spec carried the plan's inputs, fills only those,
+ * exactly as the builds that stored it did (a bad or missing value is the default, no
+ * error). */
+static int s_model_json(const char *dir, rf_job_spec *spec, int legacy, rf_error *err)
+{
+    char mj[4200];
+    snprintf(mj, sizeof(mj), "%s/model.json", dir);
+    struct stat st;
+    json_t *root = NULL;
+    if (stat(mj, &st) == 0) {
+        json_error_t je;
+        root = json_load_file(mj, JSON_REJECT_DUPLICATES, &je);
+        if (!root && !legacy)
+            return rf_error_set(err, RF_EINVAL, "%s:%d: %s: fix the model folder's model.json", mj,
+                                je.line, je.text);
+    }
+    json_t *d = json_object_get(root, "defaults"), *v;
+    int rc = legacy ? 0 : s_sampler_defaults(mj, d, spec, err);
+    if (!rc && !spec->plan.negative) {
+        const char *neg = "";
+        v = json_object_get(d, "negative");
+        if (json_is_string(v) && (legacy || json_string_length(v) <= RF_SPEC_MAX_PROMPT))
+            neg = json_string_value(v);
+        else if (v && !legacy)
             rc = rf_error_set(err, RF_EINVAL,
-                              "%s: defaults.guidance must be a number in [0, %g]; fix the model "
-                              "folder or give guidance: in the spec",
-                              mj, RF_SPEC_MAX_GUIDANCE);
-        else
-            spec->guidance = json_number_value(v);
+                              "%s: defaults.negative must be text of at most %d bytes; fix the "
+                              "model folder or give each shot a negative: in the spec",
+                              mj, RF_SPEC_MAX_PROMPT);
+        if (!rc && !(spec->plan.negative = strdup(neg)))
+            rc = rf_error_set(err, RF_ENOMEM, "out of memory reading %s", mj);
+    }
+    if (!rc && spec->plan.decode_warmup < 0) {
+        int max = legacy ? LEGACY_WARMUP_MAX : RF_SPEC_MAX_WARMUP;
+        v = json_object_get(root, "decode_warmup");
+        if (!v)
+            v = json_object_get(d, "decode_warmup");
+        spec->plan.decode_warmup = DEFAULT_WARMUP;
+        if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= max)
+            spec->plan.decode_warmup = (int)json_integer_value(v);
+        else if (v && !legacy)
+            rc = rf_error_set(err, RF_EINVAL,
+                              "%s: decode_warmup must be an integer in [0, %d] (latent frames a "
+                              "decode segment decodes ahead); fix the model folder",
+                              mj, RF_SPEC_MAX_WARMUP);
     }
     json_decref(root);
     return rc;
@@ -296,18 +322,18 @@ static int s_prompt_index(c_job *job, const char *text)
     return job->nprompts++;
 }
 
-/* Plans the job and lays out its tasks (not yet stored). */
-static int s_job_build(rf_coord *c, c_job *job, rf_error *err)
+/* Plans the job and lays out its tasks (not yet stored) from its spec alone: no setting
+ * and no file is read, so a restart re-plans exactly the stored job. */
+static int s_job_build(c_job *job, rf_error *err)
 {
     const rf_job_spec *sp = job->spec;
-    char *default_neg = NULL;
-    job->warmup = 4;
-    s_model_defaults(job->model_dir, &default_neg, &job->warmup);
+    /* the plan's inputs the spec left out were filled in at submit (s_model_json) */
+    assert(sp->plan.negative && sp->plan.decode_segment > 0 && sp->plan.decode_warmup >= 0);
+    const char *default_neg = sp->plan.negative;
+    job->warmup = sp->plan.decode_warmup;
     rf_plan_shot *shots = calloc((size_t)sp->shot_count, sizeof(*shots));
-    if (!shots) {
-        free(default_neg);
+    if (!shots)
         return rf_error_set(err, RF_ENOMEM, "out of memory planning");
-    }
     for (int i = 0; i < sp->shot_count; i++) {
         shots[i].frames = (int)sp->shots[i].frames;
         shots[i].cut = i > 0 && sp->shots[i].transition == RF_TRANSITION_CUT;
@@ -315,15 +341,13 @@ static int s_job_build(rf_coord *c, c_job *job, rf_error *err)
     rf_plan_params pp = {
         .chunk_latent = (sp->chunk.frames - 1) / 4 + 1,
         .overlap_latent = sp->chunk.overlap / 4,
-        .segment_latent = c->cfg.segment_latent,
+        .segment_latent = sp->plan.decode_segment,
         .warmup_latent = job->warmup,
     };
     job->plan = rf_plan_new(shots, sp->shot_count, &pp, err);
     free(shots);
-    if (!job->plan) {
-        free(default_neg);
+    if (!job->plan)
         return rf_error_prefix(err, "planning");
-    }
     const rf_plan *pl = job->plan;
     job->sync_every = sp->mode == RF_MODE_LOCKSTEP ? sp->chunk.sync_every : 0;
     job->checkpoint_every = sp->chunk.checkpoint_every;
@@ -333,18 +357,14 @@ static int s_job_build(rf_coord *c, c_job *job, rf_error *err)
     job->chunks = calloc((size_t)pl->chunk_count, sizeof(c_chunk));
     job->timelines = calloc((size_t)pl->timeline_count, sizeof(c_timeline));
     job->ntasks = 0;
-    job->nmedia = c_inputs_count(c, job, err);
-    if (job->nmedia < 0) {
-        free(default_neg);
+    job->nmedia = c_inputs_count(job, err);
+    if (job->nmedia < 0)
         return err->code;
-    }
     job->tasks =
         calloc((size_t)(sp->shot_count * 2 + job->nmedia + pl->chunk_count + pl->segment_count),
                sizeof(c_task));
-    if (!job->prompts || !job->text || !job->chunks || !job->timelines || !job->tasks) {
-        free(default_neg);
+    if (!job->prompts || !job->text || !job->chunks || !job->timelines || !job->tasks)
         return rf_error_set(err, RF_ENOMEM, "out of memory planning");
-    }
     int guided = sp->guidance > 1.0;
     for (int i = 0; i < pl->chunk_count; i++) {
         c_chunk *ch = &job->chunks[i];
@@ -353,17 +373,13 @@ static int s_job_build(rf_coord *c, c_job *job, rf_error *err)
         ch->prompt = s_prompt_index(job, shot->prompt);
         ch->negative = -1;
         if (guided)
-            ch->negative = s_prompt_index(job, shot->negative ? shot->negative
-                                                              : (default_neg ? default_neg : ""));
-        if (ch->prompt < 0 || (guided && ch->negative < 0)) {
-            free(default_neg);
+            ch->negative = s_prompt_index(job, shot->negative ? shot->negative : default_neg);
+        if (ch->prompt < 0 || (guided && ch->negative < 0))
             return rf_error_set(err, RF_ENOMEM, "out of memory planning");
-        }
         snprintf(ch->row.job_id, sizeof(ch->row.job_id), "%s", job->row.id);
         ch->row.timeline = ch->plan.timeline;
         ch->row.index = ch->plan.index;
     }
-    free(default_neg);
     for (int i = 0; i < job->nprompts; i++) {
         c_task *t = &job->tasks[job->ntasks++];
         t->job = job;
@@ -539,7 +555,9 @@ int c_job_submit(rf_coord *c, const Reelfarm__Submit *req, rf_spec_diags *diags,
         if (!rc)
             rc = s_model_hash(c, model_dir, hex, err);
         if (!rc)
-            rc = s_apply_model_defaults(model_dir, spec, err);
+            rc = s_model_json(model_dir, spec, 0, err);
+        if (!rc && spec->plan.decode_segment <= 0)
+            spec->plan.decode_segment = c->cfg.segment_latent;
         if (rc)
             rf_error_prefix(err, "model '%s'", spec->model);
     }
@@ -579,7 +597,7 @@ int c_job_submit(rf_coord *c, const Reelfarm__Submit *req, rf_spec_diags *diags,
     job->row.state = REELFARM__JOB_STATE__JOB_QUEUED;
     job->row.submitted_ms = c_now_ms();
     snprintf(job->row.id, sizeof(job->row.id), "validate");
-    rc = s_job_build(c, job, err);
+    rc = s_job_build(job, err);
     if (rc || req->validate_only) {
         c_job_free(job);
         return rc;
@@ -737,8 +755,16 @@ static int s_job_from_row(s_load *L, const rf_store_job *row, int rounds, c_job 
     if (!rc)
         rc = rf_spec_resolve_model(job->spec->model, c->cfg.model_dirs, (size_t)c->cfg.n_model_dirs,
                                    &job->model_dir, err);
+    /* A job stored before its spec carried the plan's inputs (plan.negative,
+     * decode_warmup, decode_segment): they are read now as the build that stored it read
+     * them, from model.json and --segment-frames, and its plan matches its stored rows only
+     * if neither changed meanwhile (nothing recorded says what they were). */
+    if (!rc && (!job->spec->plan.negative || job->spec->plan.decode_warmup < 0))
+        rc = s_model_json(job->model_dir, job->spec, 1, err);
+    if (!rc && job->spec->plan.decode_segment <= 0)
+        job->spec->plan.decode_segment = c->cfg.segment_latent;
     if (!rc)
-        rc = s_job_build(c, job, err);
+        rc = s_job_build(job, err);
     L->job = job;
     if (!rc)
         rc = rf_store_task_each(c->store, job->row.id, s_task_row, L, err);

@@ -14,6 +14,7 @@
 #include "tests/support/farm.h"
 
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,7 +109,8 @@ static void s_stop_workers(run *r)
         }
 }
 
-static void s_begin(run *r, const char *name, const char *crash_at, int step_delay_ms)
+/* Starts the coordinator (no workers yet). */
+static void s_setup(run *r, const char *name, const char *crash_at)
 {
     memset(r, 0, sizeof(*r));
     r->steps = mmap(NULL, sizeof(long), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -119,11 +121,21 @@ static void s_begin(run *r, const char *name, const char *crash_at, int step_del
     int rc = rf_farm_start(&r->f, name, FARM_ARGS);
     unsetenv("RF_CRASH_AT");
     RF_CHECK_MSG(rc == 0, "coordinator did not start (%s)", r->f.log);
-    s_start_workers(r, name, step_delay_ms);
+}
+
+static void s_submit(run *r)
+{
     char err[1024];
     RF_CHECK_MSG(rf_farm_submit(&r->f, s_spec ? s_spec : SPEC, r->job, sizeof(r->job), err,
                                 sizeof(err)) == 0,
                  "%s", err);
+}
+
+static void s_begin(run *r, const char *name, const char *crash_at, int step_delay_ms)
+{
+    s_setup(r, name, crash_at);
+    s_start_workers(r, name, step_delay_ms);
+    s_submit(r);
 }
 
 /* Reads the output, stops everything; returns the output (caller frees). */
@@ -166,15 +178,32 @@ static void s_forget(rf_farm *f)
     f->pid = 0;
 }
 
-static void s_restart(run *r)
+static void s_restart_with(run *r, const char *args)
 {
     s_forget(&r->f);
-    RF_CHECK_MSG(rf_farm_start(&r->f, NULL, FARM_ARGS) == 0, "restart failed (%s)", r->f.log);
+    RF_CHECK_MSG(rf_farm_start(&r->f, NULL, args) == 0, "restart failed (%s)", r->f.log);
 }
 
-/* Runs the job with RF_CRASH_AT=point:n, restarts once after the crash, checks the output
- * and the step count. */
-static void s_crash_test(const char *name, const char *point, int n)
+static void s_restart(run *r)
+{
+    s_restart_with(r, FARM_ARGS);
+}
+
+/* What an operator may change while the coordinator is down: the model's model.json (the
+ * default negative prompt and the decode warm-up; the farm's was "blurry" and 1) and the
+ * coordinator's --segment-frames (the farm's is 4). Then restarts it. */
+static void s_change_settings_and_restart(run *r)
+{
+    char p[700];
+    snprintf(p, sizeof(p), "%s/models/fake/model.json", r->f.dir);
+    const char *mj = "{\"defaults\": {\"negative\": \"grainy\"}, \"decode_warmup\": 2}\n";
+    RF_CHECK_EQ_INT(rf_test_write_file(p, mj, strlen(mj)), 0);
+    s_restart_with(r, FARM_ARGS " --segment-frames 3");
+}
+
+/* Runs the job with RF_CRASH_AT=point:n, restarts once after the crash (with the settings
+ * changed when change), checks the output and the step count. */
+static void s_crash_test_changed(const char *name, const char *point, int n, int change)
 {
     const char *ref = s_reference();
     char at[128];
@@ -192,7 +221,10 @@ static void s_crash_test(const char *name, const char *point, int n)
     RF_CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 86, "%s: exit status %d (log %s)", at, st,
                  r.f.log);
     long before = __atomic_load_n(r.steps, __ATOMIC_SEQ_CST);
-    s_restart(&r);
+    if (change)
+        s_change_settings_and_restart(&r);
+    else
+        s_restart(&r);
     size_t len;
     char *out = s_finish(&r, &len);
     long total = *r.steps;
@@ -210,6 +242,11 @@ static void s_crash_test(const char *name, const char *point, int n)
         RF_CHECK(rf_farm_log_has(&r.f, "attempt adopted by its returning worker"));
     free(out);
     munmap(r.steps, sizeof(long));
+}
+
+static void s_crash_test(const char *name, const char *point, int n)
+{
+    s_crash_test_changed(name, point, n, 0);
 }
 
 RF_TEST(crash_before_commit)
@@ -368,5 +405,133 @@ RF_TEST(results_arriving_on_a_full_disk_are_kept_not_recomputed)
     RF_CHECK(memcmp(out, ref, len) == 0);
     free(out);
     free(ref);
+    munmap(r.steps, sizeof(long));
+}
+
+/* ---- a restart re-plans the stored job, whatever changed meanwhile (issue #9) ------- */
+
+/* Submitted, never started, then the model's default negative prompt, its decode warm-up
+ * and the coordinator's segment length change: the job renders as submitted. */
+RF_TEST(settings_changed_before_any_work_change_nothing)
+{
+    const char *ref = s_reference();
+    run r;
+    s_setup(&r, "changed-early", NULL);
+    s_submit(&r); /* no worker yet: nothing is encoded, denoised or decoded */
+    rf_farm_kill(&r.f);
+    s_change_settings_and_restart(&r);
+    s_start_workers(&r, "changed-early", 2);
+    size_t len;
+    char *out = s_finish(&r, &len);
+    RF_CHECK(rf_farm_log_has(&r.f, "resumed after a coordinator restart"));
+    RF_CHECK_EQ_INT(len, g_ref_len);
+    RF_CHECK_MSG(len == g_ref_len && memcmp(out, ref, len) == 0,
+                 "the film differs from the one submitted (log %s)", r.f.log);
+    RF_CHECK_EQ_INT(*r.steps, CHUNK_STEPS);
+    free(out);
+    munmap(r.steps, sizeof(long));
+}
+
+/* The same changes while chunks are half denoised: the rest is denoised, decoded and
+ * stitched as submitted, and no step runs twice. */
+RF_TEST(settings_changed_mid_job_change_nothing)
+{
+    s_crash_test_changed("changed-mid", "before-commit", 12, 1);
+}
+
+/* The same changes while the film is half decoded: the stored segments still fit. */
+RF_TEST(settings_changed_mid_decode_change_nothing)
+{
+    const char *ref = s_reference();
+    run r;
+    s_setup(&r, "changed-decode", NULL);
+    static rf_fake_worker_opts o;
+    memset(&o, 0, sizeof(o));
+    o.endpoint = r.f.wep;
+    o.name = "changed-decode-w";
+    o.model_hash = r.f.model_hash;
+    o.max_tasks = 4; /* 5 segments, 4 at a time, each held 0.5 s */
+    o.hang_decode_ms = 500;
+    o.steps_executed = r.steps;
+    r.workers[0] = rf_fake_worker_spawn(&o);
+    RF_CHECK(r.workers[0] > 0);
+    s_submit(&r);
+    int done = -1, total = 0;
+    for (int i = 0; i < 3000 && (done < 1 || done >= total); i++) {
+        rf_wire_msg rep;
+        if (rf_farm_job_info(&r.f, r.job, &rep, 5000) == 0) {
+            done = (int)rep.env->job_info->segments_done;
+            total = (int)rep.env->job_info->segments_total;
+            rf_wire_msg_release(&rep);
+        }
+        if (done >= total && total > 0)
+            break;
+        usleep(10000);
+    }
+    RF_CHECK_MSG(done >= 1 && done < total, "%d of %d segments decoded when the coordinator died",
+                 done, total);
+    rf_farm_kill(&r.f);
+    long before = *r.steps;
+    s_change_settings_and_restart(&r);
+    size_t len;
+    char *out = s_finish(&r, &len);
+    fprintf(stderr, "# changed mid-decode: %d of %d segments decoded before the restart\n", done,
+            total);
+    RF_CHECK_EQ_INT(before, CHUNK_STEPS);
+    RF_CHECK_EQ_INT(*r.steps, CHUNK_STEPS); /* nothing denoised again */
+    RF_CHECK_MSG(len == g_ref_len && memcmp(out, ref, len) == 0,
+                 "the film differs from the one submitted (log %s)", r.f.log);
+    free(out);
+    munmap(r.steps, sizeof(long));
+}
+
+/* A job stored by a build whose spec had no plan section still resumes: its plan inputs
+ * are read as that build read them (model.json, --segment-frames), unchanged here. */
+RF_TEST(a_job_stored_without_its_plan_inputs_still_resumes)
+{
+    const char *ref = s_reference();
+    run r;
+    s_begin(&r, "legacy", "before-commit:12", 15);
+    int st = 0;
+    pid_t got = 0;
+    for (int i = 0; i < 3000 && got != r.f.pid; i++) {
+        got = waitpid(r.f.pid, &st, WNOHANG);
+        if (got != r.f.pid)
+            usleep(10000);
+    }
+    RF_CHECK_MSG(got == r.f.pid, "the coordinator did not crash (log %s)", r.f.log);
+    s_forget(&r.f);
+    char db[700];
+    snprintf(db, sizeof(db), "%s/state/state.db", r.f.dir);
+    sqlite3 *h = NULL;
+    RF_CHECK_EQ_INT(sqlite3_open(db, &h), SQLITE_OK);
+    /* what the coordinator stored: the plan's inputs as they were at submit */
+    sqlite3_stmt *q = NULL;
+    RF_CHECK_EQ_INT(sqlite3_prepare_v2(h,
+                                       "SELECT json_extract(spec, '$.plan.negative'), "
+                                       "json_extract(spec, '$.plan.decode_warmup'), "
+                                       "json_extract(spec, '$.plan.decode_segment') FROM jobs",
+                                       -1, &q, NULL),
+                    SQLITE_OK);
+    RF_CHECK_EQ_INT(sqlite3_step(q), SQLITE_ROW);
+    const char *neg = (const char *)sqlite3_column_text(q, 0);
+    RF_CHECK_EQ_STR(neg ? neg : "(none)", "blurry");
+    RF_CHECK_EQ_INT(sqlite3_column_int(q, 1), 1);
+    RF_CHECK_EQ_INT(sqlite3_column_int(q, 2), 4);
+    sqlite3_finalize(q);
+    RF_CHECK_EQ_INT(
+        sqlite3_exec(h, "UPDATE jobs SET spec = json_remove(spec, '$.plan')", NULL, NULL, NULL),
+        SQLITE_OK);
+    RF_CHECK_EQ_INT(sqlite3_changes(h), 1);
+    sqlite3_close(h);
+    long before = *r.steps;
+    s_restart(&r);
+    size_t len;
+    char *out = s_finish(&r, &len);
+    RF_CHECK(before < CHUNK_STEPS);
+    RF_CHECK_EQ_INT(*r.steps, CHUNK_STEPS);
+    RF_CHECK_MSG(len == g_ref_len && memcmp(out, ref, len) == 0,
+                 "the film differs from the one submitted (log %s)", r.f.log);
+    free(out);
     munmap(r.steps, sizeof(long));
 }

@@ -3,6 +3,7 @@
  * a drain), a worker killed mid-round (restored from a checkpoint and replayed), stale
  * results dropped, and hostile messages on both sockets. */
 #include "rf_test.h"
+#include "spec.h"
 #include "tests/support/fake_worker.h"
 #include "tests/support/farm.h"
 #include "tests/support/proc.h"
@@ -281,9 +282,13 @@ RF_TEST(model_json_defaults_fill_what_the_spec_leaves_out)
         "{\"defaults\": {\"steps\": \"many\"}}\n",
         "{\"defaults\": {\"sampler\": \"heun\"}}\n",
         "{\"defaults\": \n",
+        "{\"defaults\": {\"negative\": 7}}\n",
+        "{\"decode_warmup\": -1}\n",
+        "{\"defaults\": {\"decode_warmup\": \"4\"}}\n",
     };
-    const char *names[] = {"tuned", "badsteps", "badsampler", "broken"};
-    for (int i = 0; i < 4; i++) {
+    const char *names[] = {"tuned",  "badsteps",  "badsampler", "broken",
+                           "badneg", "badwarmup", "oldwarmup"};
+    for (int i = 0; i < 7; i++) {
         snprintf(p, sizeof(p), "%s/models/%s", f.dir, names[i]);
         mkdir(p, 0700);
         snprintf(p, sizeof(p), "%s/models/%s/model.json", f.dir, names[i]);
@@ -305,6 +310,24 @@ RF_TEST(model_json_defaults_fill_what_the_spec_leaves_out)
                      "model.json", "defaults.sampler");
     s_expect_refusal(&f, "model: broken\nwidth: 32\nheight: 32\nprompt: x\nseconds: 1\n",
                      "model.json", "broken");
+    s_expect_refusal(&f, "model: badneg\nwidth: 32\nheight: 32\nprompt: x\nseconds: 1\n",
+                     "badneg/model.json", "defaults.negative must be text");
+    s_expect_refusal(&f, "model: badwarmup\nwidth: 32\nheight: 32\nprompt: x\nseconds: 1\n",
+                     "badwarmup/model.json", "decode_warmup must be an integer in [0, 999]");
+    s_expect_refusal(&f, "model: oldwarmup\nwidth: 32\nheight: 32\nprompt: x\nseconds: 1\n",
+                     "oldwarmup/model.json", "decode_warmup must be an integer");
+    /* a too long default negative could not be stored in the spec: refused at submit */
+    char big[RF_SPEC_MAX_PROMPT + 64];
+    int n = snprintf(big, sizeof(big), "{\"defaults\": {\"negative\": \"");
+    memset(big + n, 'a', RF_SPEC_MAX_PROMPT + 1);
+    snprintf(big + n + RF_SPEC_MAX_PROMPT + 1, sizeof(big) - (size_t)n - RF_SPEC_MAX_PROMPT - 1,
+             "\"}}\n");
+    snprintf(p, sizeof(p), "%s/models/longneg", f.dir);
+    mkdir(p, 0700);
+    snprintf(p, sizeof(p), "%s/models/longneg/model.json", f.dir);
+    RF_CHECK_EQ_INT(rf_test_write_file(p, big, strlen(big)), 0);
+    s_expect_refusal(&f, "model: longneg\nwidth: 32\nheight: 32\nprompt: x\nseconds: 1\n",
+                     "longneg/model.json", "at most 4096 bytes");
     RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
 }
 

@@ -68,6 +68,9 @@ RF_TEST(minimal_spec_gets_the_documented_defaults)
     RF_CHECK_EQ_INT(s->explicit_fields, 0);
     RF_CHECK_EQ_INT(s->shot_count, 1);
     RF_CHECK(s->shots[0].negative == NULL);
+    RF_CHECK(s->plan.negative == NULL); /* the plan's inputs: none given */
+    RF_CHECK_EQ_INT(s->plan.decode_segment, 0);
+    RF_CHECK_EQ_INT(s->plan.decode_warmup, -1);
     RF_CHECK_EQ_INT(s->timeline_count, 1);
     RF_CHECK_EQ_INT(s->timelines[0].render_frames, 81);
     RF_CHECK_EQ_INT(s->timelines[0].latent_frames, 21);
@@ -734,6 +737,74 @@ RF_TEST(json_dump_parses_back_to_the_same_spec)
         rf_spec_free(&a);
         rf_spec_free(&b);
     }
+}
+
+/* plan: what the coordinator fixes at submit; an empty negative is a value (a model
+ * without a default negative prompt), and the section survives the JSON round trip. */
+RF_TEST(plan_inputs_are_read_and_dumped)
+{
+    rf_error err;
+    rf_job_spec *a =
+        s_parse(BASE "prompt: x\nseconds: 2\n"
+                     "plan:\n  negative: \"\"\n  decode_segment: 3\n  decode_warmup: 0\n",
+                NULL, &err);
+    RF_CHECK_MSG(a != NULL, "%s", err.msg);
+    RF_CHECK_EQ_STR(a->plan.negative, "");
+    RF_CHECK_EQ_INT(a->plan.decode_segment, 3);
+    RF_CHECK_EQ_INT(a->plan.decode_warmup, 0);
+    char *json = rf_spec_to_json(a, 0, &err);
+    RF_CHECK(json != NULL);
+    RF_CHECK_CONTAINS(json,
+                      "\"plan\":{\"negative\":\"\",\"decode_segment\":3,\"decode_warmup\":0}");
+    rf_job_spec *b = rf_spec_parse(json, strlen(json), "dump.json", NULL, &err);
+    RF_CHECK_MSG(b != NULL, "%s\n%s", err.msg, json);
+    RF_CHECK_EQ_STR(b->plan.negative, "");
+    RF_CHECK_EQ_INT(b->plan.decode_segment, 3);
+    RF_CHECK_EQ_INT(b->plan.decode_warmup, 0);
+    free(json);
+    rf_spec_free(&b);
+    /* the coordinator fills what a spec left out; each part is dumped alone */
+    free(a->plan.negative);
+    a->plan.negative = strdup("blurry, static");
+    a->plan.decode_segment = 0;
+    json = rf_spec_to_json(a, 0, &err);
+    RF_CHECK_CONTAINS(json, "\"plan\":{\"negative\":\"blurry, static\",\"decode_warmup\":0}");
+    b = rf_spec_parse(json, strlen(json), "dump.json", NULL, &err);
+    RF_CHECK(b && b->plan.decode_segment == 0 && b->plan.decode_warmup == 0);
+    free(json);
+    rf_spec_free(&b);
+    rf_spec_free(&a);
+    /* without it the dump has none */
+    a = s_parse(BASE "prompt: x\nseconds: 2\n", NULL, &err);
+    json = rf_spec_to_json(a, 0, &err);
+    RF_CHECK(json && strstr(json, "plan") == NULL);
+    free(json);
+    rf_spec_free(&a);
+}
+
+RF_TEST(plan_mistakes)
+{
+    EXPECT_ERROR(BASE "prompt: x\nseconds: 2\nplan: {decode_segment: 0}\n",
+                 "t.yaml:6: plan.decode_segment must be between 1 and 100000, got 0");
+    EXPECT_ERROR(BASE "prompt: x\nseconds: 2\nplan: {decode_warmup: 1000}\n",
+                 "t.yaml:6: plan.decode_warmup must be between 0 and 999, got 1000");
+    EXPECT_ERROR(BASE "prompt: x\nseconds: 2\nplan: {decode_warmup: \"4\"}\n",
+                 "t.yaml:6: plan.decode_warmup must be a number between 0 and 999, got a string");
+    EXPECT_ERROR(BASE "prompt: x\nseconds: 2\nplan: {negative: [a, b]}\n",
+                 "t.yaml:6: plan.negative must be text");
+    EXPECT_ERROR(BASE "prompt: x\nseconds: 2\nplan: {negative: null}\n",
+                 "t.yaml:6: plan.negative must be text, got null");
+    EXPECT_ERROR(BASE "prompt: x\nseconds: 2\nplan: {segment: 4}\n",
+                 "t.yaml:6: unknown key plan.segment; allowed in plan: negative, decode_segment");
+    EXPECT_ERROR(BASE "prompt: x\nseconds: 2\nplan: 4\n", "t.yaml:6: plan must be a mapping");
+    char *big = malloc(RF_SPEC_MAX_PROMPT + 200);
+    RF_CHECK(big != NULL);
+    int n = snprintf(big, 200, BASE "prompt: x\nseconds: 2\nplan:\n  negative: ");
+    memset(big + n, 'a', RF_SPEC_MAX_PROMPT + 1);
+    big[n + RF_SPEC_MAX_PROMPT + 1] = '\n';
+    big[n + RF_SPEC_MAX_PROMPT + 2] = 0;
+    EXPECT_ERROR(big, "plan.negative is 4097 bytes; at most 4096 are allowed");
+    free(big);
 }
 
 RF_TEST(canonical_form_ignores_spelling)

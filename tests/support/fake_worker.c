@@ -4,8 +4,9 @@
  * WAIT for OverlapDown); the loop handles every waiting message, then advances one
  * runnable task by one step, round-robin, so a single worker holds many chunks of a
  * lockstep timeline at once. The fake step: x' = 0.95 x + 0.05 sin(1.3 x + ctx +
- * 0.01 (step+1) + 0.001 frame), with "prev" keeping the old x (a second framed tensor,
- * as a multistep solver's history would be).
+ * 0.01 (step+1) + 0.001 frame), ctx the sum of the context minus half the negative
+ * context's (so both prompts show in the film), with "prev" keeping the old x (a second
+ * framed tensor, as a multistep solver's history would be).
  */
 #include "fake_worker.h"
 
@@ -244,6 +245,9 @@ static void s_denoise(fw *w, ftask *t, const rf_wire_msg *msg)
     float cv = 0;
     for (size_t i = 0; i < cb->len / 4; i++)
         cv += ((const float *)cb->data)[i];
+    const rf_wire_blob *nb = rf_wire_msg_blob(msg, "negative_context"); /* guided jobs only */
+    for (size_t i = 0; nb && i < nb->len / 4; i++)
+        cv -= 0.5f * ((const float *)nb->data)[i];
     t->ctx = cv;
     t->step_end = (int)d->step_end;
     t->sync_every = (int)d->sync_every;

@@ -4,10 +4,11 @@
  * Progress, OverlapUp/OverlapDown, Checkpoint, TaskResult, Drain, CancelTask, Refuse
  * and reconnect) but computes nothing real: ENCODE_TEXT returns a [4, 8] tensor derived
  * from the prompt's BLAKE2b; DENOISE starts from common/rng noise and applies a fixed
- * per-element function each step; DECODE returns bytes derived from the latent. All of
- * it is a pure function of the task's inputs, so a job's outputs are bit-identical
- * whichever fake workers ran it. Faults for tests: crash (SIGKILL itself) after sending
- * a given round, drain itself after a round, sit on DECODE tasks without progress.
+ * per-element function of its context and negative context each step; DECODE returns
+ * bytes derived from the latent. All of it is a pure function of the task's inputs, so a
+ * job's outputs are bit-identical whichever fake workers ran it. Faults for tests: crash
+ * (SIGKILL itself) after sending a given round, drain itself after a round, sit on DECODE
+ * tasks without progress.
  * When the coordinator says it does not know the worker (it restarted), the worker keeps
  * its tasks, says Hello on a new socket with its chunk states as `resident`, and re-sends
  * the OverlapUp each waiting chunk is waiting on and the DENOISE results of the last few
