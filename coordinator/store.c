@@ -2,9 +2,10 @@
  *
  * One connection (one thread: opened without SQLite's per-call mutex), WAL journal,
  * synchronous=FULL, foreign keys on. Statements are prepared once and cached by their
- * SQL text's address. A blob file is durable
- * (atomic_file) before the row naming it is written, so a committed row never names a
- * missing file; a crash can at worst leave an unreferenced file, which GC removes.
+ * SQL text's address. A blob file is durable (atomic_file) before the row naming it is
+ * committed (a transaction's pack: its bytes gathered in memory, written and made durable
+ * by the commit, just before the COMMIT), so a committed row never names a missing file;
+ * a crash can at worst leave an unreferenced file, which GC removes.
  * Schema changes bump SCHEMA_VERSION and add a migration step; never edit old steps.
  */
 #include "store.h"
@@ -27,6 +28,7 @@
 #define COUNTERS       8
 #define PACK_BLOB_MAX  ((size_t)1 << 20)    /* larger blobs get a file of their own */
 #define PACK_MAX       ((uint64_t)64 << 20) /* one transaction's pack stops growing here */
+#define PACK_BUF       ((size_t)1 << 20)    /* a pack's bytes gathered before one write */
 
 struct rf_store {
     sqlite3 *db;
@@ -47,11 +49,17 @@ struct rf_store {
     } counters[COUNTERS];
     int ncounters;
     unsigned char fanout[32]; /* blobs/<2 hex>/ directories known to exist (bit per dir) */
-    /* the open transaction's pack: small blobs appended as they are put (one write each),
-     * made durable (fsync, rename, directory fsync) once, just before the COMMIT that
-     * names them; a failed append fails that commit */
-    rf_atomic_file *pack;
-    uint64_t pack_id, pack_len;
+    /* the open transaction's pack: small blobs gathered in pbuf as they are put, written
+     * to the pack's temp file when pbuf would pass PACK_BUF and by the commit (one write
+     * per transaction in the common case), made durable (fsync, rename, directory fsync)
+     * once, just before the COMMIT that names them; a failed write fails that commit */
+    int pack_begun;       /* pack_id is this transaction's pack */
+    rf_atomic_file *pack; /* its temp file, once opened (the first write) */
+    uint64_t pack_id;
+    uint64_t pack_len;     /* bytes in the pack: written and gathered */
+    uint64_t pack_written; /* of which in the temp file (pbuf holds the rest) */
+    unsigned char *pbuf;   /* kept between transactions (PACK_BUF at most) */
+    size_t pbuf_len, pbuf_cap;
     int pack_failed;
     int packs_dir; /* blobs/packs exists */
     int rfd;       /* a pack file open for reading (rfd_id), or -1 */
@@ -270,6 +278,7 @@ void rf_store_destroy(rf_store **pself)
     if (self->rfd >= 0)
         close(self->rfd);
     sqlite3_close(self->db);
+    free(self->pbuf);
     free(self);
     *pself = NULL;
 }
@@ -308,6 +317,7 @@ int rf_store_in_tx(const rf_store *self)
 }
 
 static int s_counters_flush(rf_store *self, rf_error *err);
+static int s_pack_flush(rf_store *self, rf_error *err);
 
 int rf_store_commit(rf_store *self, rf_error *err)
 {
@@ -317,8 +327,10 @@ int rf_store_commit(rf_store *self, rf_error *err)
     if (!frc && self->pack_failed)
         frc = rf_error_set(err, RF_EIO, "a blob pack in %s/blobs/packs could not be written",
                            self->dir);
-    if (!frc && self->pack) { /* the blobs first: a committed row never names missing bytes */
-        frc = rf_atomic_file_commit(&self->pack, err);
+    if (!frc && self->pack_begun) { /* the blobs first: a committed row never names missing bytes */
+        frc = s_pack_flush(self, err);
+        if (!frc)
+            frc = rf_atomic_file_commit(&self->pack, err);
         if (!frc)
             rf_crash_point("after-blob-pack"); /* the pack is durable, its rows are not */
     }
@@ -341,7 +353,8 @@ int rf_store_commit(rf_store *self, rf_error *err)
     self->in_tx = 0;
     for (int i = 0; i < self->ncounters; i++)
         self->counters[i].dirty = 0;
-    self->pack_len = 0;
+    self->pack_begun = 0;
+    self->pack_len = self->pack_written = 0;
     self->nrefjobs = 0;
     return 0;
 }
@@ -350,7 +363,9 @@ void rf_store_rollback(rf_store *self)
 {
     self->ncounters = 0; /* uncommitted advances are gone with the transaction */
     rf_atomic_file_abort(&self->pack);
-    self->pack_len = 0;
+    self->pack_begun = 0;
+    self->pack_len = self->pack_written = 0;
+    self->pbuf_len = 0;
     self->pack_failed = 0;
     self->nrefjobs = 0;
     if (!self->in_tx)
@@ -946,31 +961,86 @@ int rf_store_blob_put(rf_store *self, const void *data, size_t len, const char *
     return s_step_done(self, st, err, "recording a blob");
 }
 
-/* Appends len bytes to the open transaction's pack (begun here when none is), at *off. */
-static int s_pack_append(rf_store *self, const void *data, size_t len, uint64_t *off, rf_error *err)
+/* Writes len bytes to the transaction's pack file (opened here on its first write). A
+ * failure leaves the file's length unknown: the transaction cannot commit. */
+static int s_pack_write(rf_store *self, const void *data, size_t len, rf_error *err)
 {
+    int rc = 0;
     if (!self->pack) {
         char path[PATH_MAX + 64];
-        uint64_t id = 0;
-        int rc = rf_store_next(self, "pack", &id, err);
         snprintf(path, sizeof(path), "%s/blobs/packs", self->dir);
-        if (!rc && !self->packs_dir && (rc = rf_mkdirs(path, 0700, err)) == 0)
+        if (!self->packs_dir && (rc = rf_mkdirs(path, 0700, err)) == 0)
             self->packs_dir = 1;
-        if (rc)
-            return rc;
-        snprintf(path, sizeof(path), "%s/blobs/packs/%llu", self->dir, (unsigned long long)id);
-        self->pack = rf_atomic_file_begin(path, err);
-        if (!self->pack)
-            return err ? (int)err->code : RF_EIO;
-        self->pack_id = id;
-        self->pack_len = 0;
-        self->nrefjobs = 0;
+        snprintf(path, sizeof(path), "%s/blobs/packs/%llu", self->dir,
+                 (unsigned long long)self->pack_id);
+        if (!rc && !(self->pack = rf_atomic_file_begin(path, err)))
+            rc = err && err->code ? (int)err->code : RF_EIO;
     }
-    int rc = rf_atomic_file_write(self->pack, data, len, err);
+    if (!rc && len > 0)
+        rc = rf_atomic_file_write(self->pack, data, len, err);
     if (rc) {
-        self->pack_failed = 1; /* its length is unknown now: this transaction cannot commit */
+        self->pack_failed = 1;
         return rc;
     }
+    self->pack_written += len;
+    return 0;
+}
+
+/* Writes the gathered bytes of the transaction's pack (and creates its file when nothing
+ * was written yet: a pack of empty blobs still exists). */
+static int s_pack_flush(rf_store *self, rf_error *err)
+{
+    if (self->pack_failed)
+        return rf_error_set(err, RF_EIO, "a blob pack in %s/blobs/packs could not be written",
+                            self->dir);
+    if (self->pack && self->pbuf_len == 0)
+        return 0;
+    int rc = s_pack_write(self, self->pbuf, self->pbuf_len, err);
+    if (!rc) /* (kept on a failure: what was put stays readable until the rollback) */
+        self->pbuf_len = 0;
+    return rc;
+}
+
+/* Appends len bytes to the open transaction's pack (begun here when none is), at *off:
+ * gathered in memory, written when PACK_BUF would overflow (or by the commit). */
+static int s_pack_append(rf_store *self, const void *data, size_t len, uint64_t *off, rf_error *err)
+{
+    if (!self->pack_begun) {
+        uint64_t id = 0;
+        int rc = rf_store_next(self, "pack", &id, err);
+        if (rc)
+            return rc;
+        self->pack_begun = 1;
+        self->pack_id = id;
+        self->pack_len = self->pack_written = 0;
+        self->pbuf_len = 0;
+        self->nrefjobs = 0;
+    }
+    int rc = 0;
+    if (self->pbuf_len > 0 && len > PACK_BUF - self->pbuf_len) /* out with what is gathered */
+        rc = s_pack_flush(self, err);
+    if (!rc && self->pbuf_len + len > self->pbuf_cap) { /* pbuf_len + len <= PACK_BUF here */
+        size_t cap = self->pbuf_cap ? self->pbuf_cap : (size_t)64 << 10;
+        while (cap < self->pbuf_len + len)
+            cap *= 2;
+        cap = cap < PACK_BUF ? cap : PACK_BUF;
+        void *p = realloc(self->pbuf, cap);
+        if (p) {
+            self->pbuf = p;
+            self->pbuf_cap = cap;
+        }
+    }
+    if (!rc && self->pbuf_len + len <= self->pbuf_cap) {
+        if (len > 0)
+            memcpy(self->pbuf + self->pbuf_len, data, len);
+        self->pbuf_len += len;
+    } else if (!rc) { /* no memory to gather it: written as it is, after what is gathered */
+        rc = s_pack_flush(self, err);
+        if (!rc)
+            rc = s_pack_write(self, data, len, err);
+    }
+    if (rc)
+        return rc;
     *off = self->pack_len;
     self->pack_len += len;
     return 0;
@@ -1089,8 +1159,23 @@ static int s_pack_read(rf_store *self, const char *hex, uint64_t pack, uint64_t 
     int rc = 0;
     char path[PATH_MAX + 64];
     snprintf(path, sizeof(path), "%s/blobs/packs/%llu", self->dir, (unsigned long long)pack);
-    if (self->pack && pack == self->pack_id) { /* put in this transaction */
-        rc = rf_atomic_file_pread(self->pack, buf, n, off, err);
+    if (self->pack_begun && pack == self->pack_id) { /* put in this transaction */
+        if (off > self->pack_len || n > self->pack_len - off) {
+            rc = rf_error_set(err, RF_EIO,
+                              "blob %s is missing from its pack %s: the pack is too "
+                              "short",
+                              hex, path);
+        } else {
+            /* the written part from the temp file, the rest from the gathered bytes */
+            size_t in_file = off >= self->pack_written      ? 0
+                             : n < self->pack_written - off ? n
+                                                            : (size_t)(self->pack_written - off);
+            if (in_file > 0)
+                rc = rf_atomic_file_pread(self->pack, buf, in_file, off, err);
+            if (!rc && in_file < n)
+                memcpy(buf + in_file, self->pbuf + (off + in_file - self->pack_written),
+                       n - in_file);
+        }
     } else {
         if (self->rfd < 0 || self->rfd_id != pack) {
             if (self->rfd >= 0)

@@ -3,8 +3,9 @@
  * Layout of --state DIR: state.db (jobs, tasks, chunks, fused rounds, events, blobs,
  * text cache, counters) and blobs/<2 hex>/<64 hex> (content-addressed by BLAKE2b-256,
  * written temp + fsync + rename + directory fsync before their row is committed), or, for
- * the small blobs of one transaction, blobs/packs/<n> (one file per commit, made durable
- * the same way just before that commit: the group commit of the blobs).
+ * the small blobs of one transaction, blobs/packs/<n> (one file per commit, gathered in
+ * memory and made durable the same way just before that commit: the group commit of the
+ * blobs).
  * Transitions of one event-loop turn share one transaction: rf_store_begin opens it
  * (idempotent), rf_store_commit makes it durable; the caller acknowledges nothing to
  * anyone before the commit returns. Rows are plain structs; strings in them are owned
@@ -144,19 +145,21 @@ int rf_store_event_each(rf_store *self, const char *job_id, int64_t since_ms, in
 int rf_store_blob_put(rf_store *self, const void *data, size_t len, const char *job_id,
                       char hex_out[RF_HASH_HEX], rf_error *err);
 /* The same inside a transaction for a blob that needs no file of its own (results, fused
- * rounds, checkpoints: read back only through rf_store_blob_get): up to 1 MiB it is
- * appended to the transaction's pack file (blobs/packs/N, one write), and the pack is made
- * durable (fsync, rename, directory fsync) once, by the commit, before the rows naming
- * its blobs; larger blobs, or a put outside a transaction, take rf_store_blob_put's path.
- * A failed append fails the transaction's commit. */
+ * rounds, checkpoints: read back only through rf_store_blob_get): up to 1 MiB it joins the
+ * transaction's pack (blobs/packs/N), gathered in memory and written by the commit in one
+ * write (or by a later put, once the gathered bytes would pass 1 MiB), and the pack is
+ * made durable (fsync, rename, directory fsync) once, by the commit, before the rows
+ * naming its blobs; larger blobs, or a put outside a transaction, take rf_store_blob_put's
+ * path. A pack that cannot be written fails the transaction's commit (and the put whose
+ * write failed, when one did). */
 int rf_store_blob_put_packed(rf_store *self, const void *data, size_t len, const char *job_id,
                              char hex_out[RF_HASH_HEX], rf_error *err);
 /* For one job's blob that a row of the caller names (a chunk's result in its task row):
- * appended to the transaction's pack like rf_store_blob_put_packed but with no blob row
+ * put in the transaction's pack like rf_store_blob_put_packed but with no blob row
  * (whose index, keyed by a random hash, took a page write per result); the pack is
  * recorded for the job once per transaction (pack_jobs, what the GC of the job's blobs
  * deletes). *ref_out: "HASH@PACK+OFFSET+LENGTH", read back by rf_store_blob_get. Equal
- * bytes are not shared. Outside a transaction, over 1 MiB or after a failed append: as
+ * bytes are not shared. Outside a transaction, over 1 MiB or after a failed pack write: as
  * rf_store_blob_put (ref_out is the hash). */
 int rf_store_blob_put_ref(rf_store *self, const void *data, size_t len, const char *job_id,
                           char ref_out[RF_STORE_REF_MAX], rf_error *err);

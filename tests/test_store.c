@@ -1,4 +1,5 @@
 /* test_store.c - the coordinator's durable state survives a reopen, and only commits do. */
+#include "atomic_file.h"
 #include "coordinator/store.h"
 #include "rf_test.h"
 
@@ -532,6 +533,121 @@ RF_TEST(blob_refs_live_in_packs_while_a_job_needs_them)
         RF_CHECK_EQ_INT(rf_store_blob_get(st, bad, &data, &len, &err), RF_EIO);
         RF_CHECK_CONTAINS(err.msg, "corrupt");
     }
+    rf_store_destroy(&st);
+}
+
+/* n bytes that differ from blob to blob (seed) and along the blob. */
+static unsigned char *s_pattern(size_t n, unsigned seed)
+{
+    unsigned char *p = malloc(n);
+    for (size_t i = 0; p && i < n; i++)
+        p[i] = (unsigned char)(i * 31u + seed * 7u + (i >> 9));
+    return p;
+}
+
+static int s_ref_is(rf_store *st, const char *ref, const unsigned char *want, size_t n)
+{
+    void *data = NULL;
+    size_t len = 0;
+    rf_error err;
+    int rc = rf_store_blob_get(st, ref, &data, &len, &err);
+    int ok = rc == 0 && len == n && memcmp(data, want, n) == 0;
+    if (rc)
+        fprintf(stderr, "# %s\n", err.msg);
+    free(data);
+    return ok;
+}
+
+/* A transaction's pack bigger than what is gathered in memory: written in parts, every
+ * blob readable inside the transaction (from the temp file or from memory) and after a
+ * commit and a reopen; a blob of the largest packed size too. */
+RF_TEST(a_pack_bigger_than_its_buffer_is_written_in_parts)
+{
+    rf_store *st = s_open("s10");
+    char dir[512], path[1024];
+    rf_test_path(dir, sizeof(dir), "s10");
+    enum { N = 6, SZ = 300 << 10 };
+    unsigned char *blob[N];
+    char ref[N][RF_STORE_REF_MAX];
+    size_t size[N];
+    RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
+    for (int i = 0; i < N; i++) {
+        size[i] = i == N - 1 ? (size_t)1 << 20 : (size_t)SZ + (size_t)i; /* last: 1 MiB */
+        blob[i] = s_pattern(size[i], (unsigned)i);
+        RF_CHECK(blob[i] != NULL);
+        RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, blob[i], size[i], "j", ref[i], NULL), 0);
+        RF_CHECK_MSG(strchr(ref[i], '@') != NULL, "blob %d not packed: %s", i, ref[i]);
+        for (int k = 0; k <= i; k++) /* same transaction: every blob put so far */
+            RF_CHECK_MSG(s_ref_is(st, ref[k], blob[k], size[k]), "blob %d after %d puts", k, i + 1);
+    }
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/blobs/packs/1.tmp", dir);
+    RF_CHECK(stat(path, &sb) == 0 && sb.st_size > 0); /* in parts: some bytes already out */
+    RF_CHECK_EQ_INT(rf_store_commit(st, NULL), 0);
+    snprintf(path, sizeof(path), "%s/blobs/packs/1", dir);
+    RF_CHECK(stat(path, &sb) == 0);
+    RF_CHECK_EQ_INT(sb.st_size, 5 * SZ + 0 + 1 + 2 + 3 + 4 + (1 << 20));
+    rf_store_destroy(&st);
+    st = s_open("s10");
+    for (int i = 0; i < N; i++) {
+        RF_CHECK_MSG(s_ref_is(st, ref[i], blob[i], size[i]), "blob %d after a reopen", i);
+        free(blob[i]);
+    }
+    rf_store_destroy(&st);
+}
+
+/* A pack that cannot be written (a full disk) fails its transaction's commit, whether the
+ * failure comes at the commit or half-way through the transaction: no row of it is
+ * committed, no pack file or temp file stays, and the next transaction works. */
+RF_TEST(a_pack_that_cannot_be_written_fails_its_commit)
+{
+    rf_store *st = s_open("s11");
+    char dir[512];
+    rf_test_path(dir, sizeof(dir), "s11");
+    rf_store_task t = {0};
+    snprintf(t.id, sizeof(t.id), "j/denoise/0");
+    snprintf(t.job_id, sizeof(t.job_id), "j");
+    char r1[RF_STORE_REF_MAX], r2[RF_STORE_REF_MAX];
+    rf_error err;
+    /* at the commit: the puts were only gathered */
+    RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, "first", 5, "j", r1, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, "second", 6, "j", t.result, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_task_put(st, &t, NULL), 0);
+    rf_atomic_file_inject_enospc(4);
+    RF_CHECK_EQ_INT(rf_store_commit(st, &err), RF_ENOSPC);
+    rf_atomic_file_inject_enospc(-1);
+    RF_CHECK_CONTAINS(err.msg, "disk full");
+    RF_CHECK(!rf_store_in_tx(st));
+    rf_store_task got;
+    RF_CHECK_EQ_INT(rf_store_task_get(st, t.id, &got, NULL), RF_ENOTFOUND);
+    void *data;
+    size_t len;
+    RF_CHECK(rf_store_blob_get(st, r1, &data, &len, NULL) != 0);
+    RF_CHECK(!s_exists(dir, "blobs/packs/1") && !s_exists(dir, "blobs/packs/1.tmp"));
+    /* half-way: the put that needs the gathered bytes written fails, and so does the commit */
+    size_t big = 700 << 10;
+    unsigned char *a = s_pattern(big, 1), *b = s_pattern(big, 2);
+    RF_CHECK(a && b);
+    RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_task_put(st, &t, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, a, big, "j", r1, NULL), 0);
+    rf_atomic_file_inject_enospc(1000);
+    RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, b, big, "j", r2, &err), RF_ENOSPC);
+    rf_atomic_file_inject_enospc(-1);
+    RF_CHECK(s_ref_is(st, r1, a, big)); /* readable until the rollback */
+    RF_CHECK(rf_store_commit(st, &err) != 0);
+    RF_CHECK_EQ_INT(rf_store_task_get(st, t.id, &got, NULL), RF_ENOTFOUND);
+    RF_CHECK(!s_exists(dir, "blobs/packs/1") && !s_exists(dir, "blobs/packs/1.tmp"));
+    /* space returns */
+    RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, b, big, "j", r2, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_commit(st, NULL), 0);
+    rf_store_destroy(&st);
+    st = s_open("s11");
+    RF_CHECK(s_ref_is(st, r2, b, big));
+    free(a);
+    free(b);
     rf_store_destroy(&st);
 }
 
