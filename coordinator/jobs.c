@@ -585,6 +585,19 @@ int c_job_submit(rf_coord *c, const Reelfarm__Submit *req, rf_spec_diags *diags,
         rf_spec_free(&spec);
         return rf_error_set(err, RF_ENOMEM, "out of memory");
     }
+    if (strlen(json) > RF_SPEC_MAX_BYTES) { /* a restart could not parse the stored job */
+        rc = rf_error_set(err, RF_EINVAL,
+                          "the spec is %zu bytes written out as JSON (the form a job is stored "
+                          "in), over the %d bytes a spec may be: quotes, backslashes and "
+                          "control characters in prompts take twice the room or more there; "
+                          "shorten the prompts",
+                          strlen(json), RF_SPEC_MAX_BYTES);
+        free(json);
+        free(job);
+        free(model_dir);
+        rf_spec_free(&spec);
+        return rc;
+    }
     job->spec = spec;
     job->model_dir = model_dir;
     job->row.spec = json;

@@ -328,6 +328,21 @@ RF_TEST(model_json_defaults_fill_what_the_spec_leaves_out)
     RF_CHECK_EQ_INT(rf_test_write_file(p, big, strlen(big)), 0);
     s_expect_refusal(&f, "model: longneg\nwidth: 32\nheight: 32\nprompt: x\nseconds: 1\n",
                      "longneg/model.json", "at most 4096 bytes");
+    /* a spec under the limit whose stored (JSON) form is over it: a restart could not
+     * parse it, so it is refused at submit (each '"' takes two bytes in JSON) */
+    size_t cap = 800000, o = 0;
+    char *quotes = malloc(cap);
+    RF_CHECK(quotes != NULL);
+    o += (size_t)snprintf(quotes, cap, "model: fake\nwidth: 32\nheight: 32\nshots:\n");
+    for (int s = 0; s < 200; s++) {
+        o += (size_t)snprintf(quotes + o, cap - o, "  - frames: 5\n    prompt: '");
+        memset(quotes + o, '"', 3000);
+        o += 3000;
+        o += (size_t)snprintf(quotes + o, cap - o, "'\n");
+    }
+    RF_CHECK(o < (size_t)RF_SPEC_MAX_BYTES);
+    s_expect_refusal(&f, quotes, "written out as JSON", "shorten the prompts");
+    free(quotes);
     RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
 }
 
