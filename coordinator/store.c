@@ -181,7 +181,7 @@ static int s_exec(rf_store *self, const char *sql, rf_error *err)
 static void s_bind_text(sqlite3_stmt *st, int i, const char *s)
 {
     if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, i);
 }
@@ -664,7 +664,7 @@ static void s_bind_task(sqlite3_stmt *st, const rf_store_task *t)
     s_bind_text(st, 15, t->worker_name);
 }
 
-int rf_store_task_put(rf_store *self, const rf_store_task *t, rf_error *err)
+int rf_store_task_put(rf_store *self, rf_store_task *t, rf_error *err)
 {
     /* an existing row is updated in place, its indexed columns (id, job_id: the id names
      * the job) left alone: no index entry is rewritten, unlike INSERT OR REPLACE (a delete
@@ -673,17 +673,34 @@ int rf_store_task_put(rf_store *self, const rf_store_task *t, rf_error *err)
         "UPDATE tasks SET kind = ?3, unit = ?4, step_begin = ?5, step_end = ?6,"
         " state = ?7, attempt = ?8, worker = ?9, lease_deadline_ms = ?10, failures = ?11,"
         " failed_workers = ?12, result = ?13, error = ?14, worker_name = ?15 WHERE id = ?1";
-    sqlite3_stmt *st = s_stmt(self, upd_sql, err);
+    static const char *rowid_sql =
+        "UPDATE tasks SET kind = ?3, unit = ?4, step_begin = ?5, step_end = ?6,"
+        " state = ?7, attempt = ?8, worker = ?9, lease_deadline_ms = ?10, failures = ?11,"
+        " failed_workers = ?12, result = ?13, error = ?14, worker_name = ?15"
+        " WHERE rowid = ?16 AND id = ?1";
+    sqlite3_stmt *st;
+    int rc;
+    if (t->rowid > 0) {
+        st = s_stmt(self, rowid_sql, err);
+        if (!st)
+            return err ? (int)err->code : RF_EIO;
+        s_bind_task(st, t);
+        sqlite3_bind_int64(st, 16, t->rowid);
+        rc = s_step_done(self, st, err, "writing a task");
+        if (rc || sqlite3_changes(self->db) > 0)
+            return rc;
+    }
+    st = s_stmt(self, upd_sql, err);
     if (!st)
         return err ? (int)err->code : RF_EIO;
     s_bind_task(st, t);
-    int rc = s_step_done(self, st, err, "writing a task");
+    rc = s_step_done(self, st, err, "writing a task");
     if (rc || sqlite3_changes(self->db) > 0)
         return rc;
     return rf_store_task_insert(self, t, err);
 }
 
-int rf_store_task_insert(rf_store *self, const rf_store_task *t, rf_error *err)
+int rf_store_task_insert(rf_store *self, rf_store_task *t, rf_error *err)
 {
     static const char *ins_sql =
         "INSERT INTO tasks(id, job_id, kind, unit, step_begin, step_end, state,"
@@ -693,12 +710,15 @@ int rf_store_task_insert(rf_store *self, const rf_store_task *t, rf_error *err)
     if (!st)
         return err ? (int)err->code : RF_EIO;
     s_bind_task(st, t);
-    return s_step_done(self, st, err, "writing a task");
+    int rc = s_step_done(self, st, err, "writing a task");
+    if (!rc)
+        t->rowid = (int64_t)sqlite3_last_insert_rowid(self->db);
+    return rc;
 }
 
 #define TASK_COLS                                                           \
     "id, job_id, kind, unit, step_begin, step_end, state, attempt, worker," \
-    " lease_deadline_ms, failures, failed_workers, result, error, worker_name"
+    " lease_deadline_ms, failures, failed_workers, result, error, worker_name, rowid"
 
 static void s_task_row(sqlite3_stmt *st, rf_store_task *t)
 {
@@ -718,6 +738,7 @@ static void s_task_row(sqlite3_stmt *st, rf_store_task *t)
     s_col_copy(st, 12, t->result, sizeof(t->result));
     t->error = s_col_dup(st, 13);
     s_col_copy(st, 14, t->worker_name, sizeof(t->worker_name));
+    t->rowid = sqlite3_column_int64(st, 15);
 }
 
 int rf_store_task_get(rf_store *self, const char *id, rf_store_task *out, rf_error *err)

@@ -90,15 +90,17 @@ typedef struct rf_store_task {
     char result[RF_STORE_REF_MAX]; /* a blob's hash, or a reference (rf_store_blob_put_ref) */
     char *error;
     char worker_name[128]; /* the name of that worker (survives a coordinator restart) */
+    int64_t rowid;         /* the row's SQLite rowid (0: unknown): set by insert, get, each */
 } rf_store_task;
 
 void rf_store_task_clear(rf_store_task *task);
-/* Writes the task's row: updated in place when it exists, inserted otherwise. */
-int rf_store_task_put(rf_store *self, const rf_store_task *task, rf_error *err);
+/* Writes the task's row: updated in place when it exists (found by task->rowid when that
+ * is known and still names this id, else by the id), inserted otherwise (task->rowid set). */
+int rf_store_task_put(rf_store *self, rf_store_task *task, rf_error *err);
 /* Inserts the row of a task that has none yet (a job being submitted under a new id): one
  * write, without rf_store_task_put's lookup for an existing row. A row already there with
- * that id is refused (an error, nothing written). */
-int rf_store_task_insert(rf_store *self, const rf_store_task *task, rf_error *err);
+ * that id is refused (an error, nothing written). Sets task->rowid. */
+int rf_store_task_insert(rf_store *self, rf_store_task *task, rf_error *err);
 int rf_store_task_get(rf_store *self, const char *id, rf_store_task *out, rf_error *err);
 int rf_store_task_each(rf_store *self, const char *job_id,
                        int (*fn)(void *ctx, const rf_store_task *task), void *ctx, rf_error *err);

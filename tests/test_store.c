@@ -264,6 +264,29 @@ RF_TEST(tasks_round_trip)
     RF_CHECK_EQ_INT(rf_store_task_get(st, t.id, &got, NULL), 0);
     RF_CHECK_EQ_INT(got.attempt, 5);
     RF_CHECK_EQ_INT(got.unit, 3);
+    /* its rowid: known from the insert and read back; a put finds the row by it */
+    RF_CHECK(t.rowid > 0);
+    RF_CHECK_EQ_INT(got.rowid, t.rowid);
+    rf_store_task_clear(&got);
+    int64_t second = t.rowid;
+    t.attempt = 6;
+    RF_CHECK_EQ_INT(rf_store_task_put(st, &t, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_task_get(st, t.id, &got, NULL), 0);
+    RF_CHECK_EQ_INT(got.attempt, 6);
+    rf_store_task_clear(&got);
+    /* a rowid that names another task's row (stale: e.g. an insert rolled back and the rowid
+     * reused) writes the task's own row by its id and leaves the other one alone */
+    snprintf(t.id, sizeof(t.id), "job-1/denoise/0");
+    t.rowid = second;
+    t.attempt = 79;
+    RF_CHECK_EQ_INT(rf_store_task_put(st, &t, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_task_get(st, "job-1/denoise/0", &got, NULL), 0);
+    RF_CHECK_EQ_INT(got.attempt, 79);
+    RF_CHECK(got.rowid != second);
+    rf_store_task_clear(&got);
+    RF_CHECK_EQ_INT(rf_store_task_get(st, "job-1/denoise/1", &got, NULL), 0);
+    RF_CHECK_EQ_INT(got.attempt, 6);
+    RF_CHECK_EQ_INT(got.unit, 3);
     rf_store_task_clear(&got);
     rf_store_destroy(&st);
 }
