@@ -703,6 +703,16 @@ static const char *const s_transition_names[] = {"blend", "cut"};
 static const char *const s_input_names[] = {"none", "image", "video", "continue"};
 static const char *const s_codec_names[] = {"h264", "h265", "prores", "ffv1", "png"};
 
+const char *rf_spec_wan21_negative(void)
+{
+    return "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差"
+           "质量，"
+           "低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形"
+           "的，"
+           "毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着"
+           "走";
+}
+
 const char *rf_sampler_name(rf_sampler_kind s)
 {
     return (unsigned)s < 3 ? s_sampler_names[s] : "?";

@@ -216,6 +216,10 @@ char *rf_spec_to_json(const rf_job_spec *spec, unsigned flags, rf_error *err);
  * Caller frees. */
 char *rf_spec_canonical(const rf_job_spec *spec, rf_error *err);
 
+/* The Wan2.1 T2V release's default negative prompt (WAN_SPEC.md §4): what a model without
+ * its own defaults.negative is guided away from, in the engine and on the farm alike. */
+const char *rf_spec_wan21_negative(void);
+
 const char *rf_sampler_name(rf_sampler_kind s);
 const char *rf_weights_name(rf_fusion_weights w);
 const char *rf_mode_name(rf_job_mode m);

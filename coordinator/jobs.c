@@ -253,10 +253,11 @@ static int s_sampler_defaults(const char *mj, json_t *d, rf_job_spec *spec, rf_e
 /* What a spec leaves out comes from the model's model.json (read once): the sampler
  * settings (sampler, steps, shift, guidance), so a job renders as the model was meant to
  * be run and as `reelfarm-engine render` does, and the plan's inputs: the negative
- * prompt of shots without one (defaults.negative; "" without one) and the decode
- * warm-up (decode_warmup, top level as engine/model_folder.h reads it, or the older
- * defaults.decode_warmup; DEFAULT_WARMUP without one). Without model.json (the official
- * Wan2.1 layout) the spec's own defaults are already Wan2.1's. Applied once at submit:
+ * prompt of shots without one (defaults.negative; without one Wan2.1's, as the engine
+ * renders it: model.json sets "" for none) and the decode warm-up (decode_warmup, top
+ * level as engine/model_folder.h reads it, or the older defaults.decode_warmup;
+ * DEFAULT_WARMUP without one). Without model.json (the official Wan2.1 layout) the spec's
+ * own sampler defaults are already Wan2.1's. Applied once at submit:
  * the stored spec carries every value, so a restart or a later change of model.json
  * changes nothing. A value out of range is refused naming model.json and what to fix.
  * legacy: for a job stored before its spec carried the plan's inputs, fills only those,
@@ -278,7 +279,8 @@ static int s_model_json(const char *dir, rf_job_spec *spec, int legacy, rf_error
     json_t *d = json_object_get(root, "defaults"), *v;
     int rc = legacy ? 0 : s_sampler_defaults(mj, d, spec, err);
     if (!rc && !spec->plan.negative) {
-        const char *neg = "";
+        /* the engine's default (engine/model_folder.c): Wan2.1's; older builds stored "" */
+        const char *neg = legacy ? "" : rf_spec_wan21_negative();
         v = json_object_get(d, "negative");
         if (json_is_string(v) && (legacy || json_string_length(v) <= RF_SPEC_MAX_PROMPT))
             neg = json_string_value(v);

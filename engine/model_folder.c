@@ -6,16 +6,13 @@
  */
 #include "model_folder.h"
 
+#include "spec.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static const char *s_wan_negative =
-    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，"
-    "低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，"
-    "毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走";
 
 void rf_model_defaults_wan21(rf_model_defaults *d)
 {
@@ -28,7 +25,7 @@ void rf_model_defaults_wan21(rf_model_defaults *d)
     d->height = 480;
     d->frames = 81;
     d->fps = 16;
-    snprintf(d->negative, sizeof(d->negative), "%s", s_wan_negative);
+    snprintf(d->negative, sizeof(d->negative), "%s", rf_spec_wan21_negative());
 }
 
 static int s_exists(const char *path, int want_dir)

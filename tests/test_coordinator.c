@@ -9,6 +9,7 @@
 #include "tests/support/proc.h"
 
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,10 +295,11 @@ RF_TEST(model_json_defaults_fill_what_the_spec_leaves_out)
         snprintf(p, sizeof(p), "%s/models/%s/model.json", f.dir, names[i]);
         RF_CHECK_EQ_INT(rf_test_write_file(p, mj[i], strlen(mj[i])), 0);
     }
-    char job[64], err[1024];
+    char job[64], tuned_job[64], err[1024];
     const char *spec = "model: tuned\nwidth: 32\nheight: 32\nprompt: x\nseconds: 1\n";
     RF_CHECK_MSG(rf_farm_submit(&f, spec, job, sizeof(job), err, sizeof(err)) == 0, "%s", err);
     RF_CHECK_EQ_INT(s_job_steps(&f, job), 7);
+    snprintf(tuned_job, sizeof(tuned_job), "%s", job);
     spec = "model: tuned\nwidth: 32\nheight: 32\nprompt: x\nseconds: 1\nsteps: 3\n";
     RF_CHECK_MSG(rf_farm_submit(&f, spec, job, sizeof(job), err, sizeof(err)) == 0, "%s", err);
     RF_CHECK_EQ_INT(s_job_steps(&f, job), 3); /* the spec wins */
@@ -344,6 +346,23 @@ RF_TEST(model_json_defaults_fill_what_the_spec_leaves_out)
     s_expect_refusal(&f, quotes, "written out as JSON", "shorten the prompts");
     free(quotes);
     RF_CHECK_EQ_INT(rf_farm_stop(&f), 0);
+    /* a model.json without defaults.negative: the job is guided away from Wan2.1's default
+     * negative, as reelfarm-engine renders it (engine/model_folder.c), stored at submit */
+    snprintf(p, sizeof(p), "%s/state/state.db", f.dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    RF_CHECK_EQ_INT(sqlite3_open(p, &db), SQLITE_OK);
+    RF_CHECK_EQ_INT(sqlite3_prepare_v2(db,
+                                       "SELECT json_extract(spec, '$.plan.negative') FROM jobs "
+                                       "WHERE id = ?1",
+                                       -1, &q, NULL),
+                    SQLITE_OK);
+    sqlite3_bind_text(q, 1, tuned_job, -1, SQLITE_STATIC);
+    RF_CHECK_EQ_INT(sqlite3_step(q), SQLITE_ROW);
+    const char *neg = (const char *)sqlite3_column_text(q, 0);
+    RF_CHECK_EQ_STR(neg ? neg : "(none)", rf_spec_wan21_negative());
+    sqlite3_finalize(q);
+    sqlite3_close(db);
 }
 
 /* The model hashes the coordinator's only worker advertised, or -1. */
