@@ -8,6 +8,7 @@
 
 #include "crash.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -19,6 +20,8 @@
 
 struct rf_atomic_file {
     int fd;
+    int log;        /* rf_atomic_file_open_log: written in place (tmp is path), never renamed */
+    int dir_synced; /* a log: its directory entry is durable */
     char path[PATH_MAX];
     char tmp[PATH_MAX];
 };
@@ -85,7 +88,30 @@ rf_atomic_file *rf_atomic_file_begin(const char *path, rf_error *err)
     return rf_atomic_file_begin_mode(path, 0644, err);
 }
 
-int rf_atomic_file_write(rf_atomic_file *self, const void *data, size_t len, rf_error *err)
+rf_atomic_file *rf_atomic_file_open_log(const char *path, rf_error *err)
+{
+    s_read_env();
+    rf_atomic_file *self = calloc(1, sizeof(*self));
+    if (!self)
+        return rf_error_set(err, RF_ENOMEM, "out of memory"), NULL;
+    self->log = 1;
+    if (snprintf(self->path, sizeof(self->path), "%s", path) >= (int)sizeof(self->path)) {
+        free(self);
+        return rf_error_set(err, RF_EINVAL, "path too long: %s", path), NULL;
+    }
+    memcpy(self->tmp, self->path, sizeof(self->tmp));
+    self->fd = open(self->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (self->fd < 0) {
+        s_errno_error(err, errno, "creating", self->path);
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+/* Writes len bytes at off (off < 0: at the file position), through the simulated full disk
+ * and the mid-blob-write crash point. */
+static int s_write(rf_atomic_file *self, const void *data, size_t len, int64_t off, rf_error *err)
 {
     const char *p = data;
     if (rf_atomic_file_full_injected())
@@ -100,7 +126,7 @@ int rf_atomic_file_write(rf_atomic_file *self, const void *data, size_t len, rf_
             if ((long long)chunk > s_enospc_budget)
                 chunk = (size_t)s_enospc_budget;
         }
-        ssize_t w = write(self->fd, p, chunk);
+        ssize_t w = off < 0 ? write(self->fd, p, chunk) : pwrite(self->fd, p, chunk, (off_t)off);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -110,12 +136,25 @@ int rf_atomic_file_write(rf_atomic_file *self, const void *data, size_t len, rf_
             s_enospc_budget -= w;
         p += w;
         len -= (size_t)w;
+        if (off >= 0)
+            off += w;
         if (half > 0 && len <= half && len + (size_t)w > half) {
-            rf_crash_point("mid-blob-write"); /* half of the bytes are in the temp file */
+            rf_crash_point("mid-blob-write"); /* half of the bytes are in the file */
             half = 0;
         }
     }
     return 0;
+}
+
+int rf_atomic_file_write(rf_atomic_file *self, const void *data, size_t len, rf_error *err)
+{
+    return s_write(self, data, len, -1, err);
+}
+
+int rf_atomic_file_pwrite(rf_atomic_file *self, const void *data, size_t len, uint64_t off,
+                          rf_error *err)
+{
+    return s_write(self, data, len, (int64_t)off, err);
 }
 
 int rf_atomic_file_pread(rf_atomic_file *self, void *buf, size_t len, uint64_t off, rf_error *err)
@@ -156,9 +195,47 @@ int rf_fsync_dir(const char *dir, rf_error *err)
     return rc;
 }
 
+/* The directory of path into dir (cap PATH_MAX). */
+static void s_dir_of(const char *path, char *dir)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash)
+        snprintf(dir, PATH_MAX, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    else
+        snprintf(dir, PATH_MAX, ".");
+}
+
+int rf_atomic_file_sync(rf_atomic_file *self, rf_error *err)
+{
+    assert(self->log);
+    if (fdatasync(self->fd) != 0)
+        return s_errno_error(err, errno, "syncing", self->path);
+    if (!self->dir_synced) { /* once: the file's name is durable from now on */
+        char dir[PATH_MAX];
+        s_dir_of(self->path, dir);
+        int rc = rf_fsync_dir(dir, err);
+        if (rc)
+            return rc;
+        self->dir_synced = 1;
+    }
+    return 0;
+}
+
+void rf_atomic_file_close(rf_atomic_file **pself)
+{
+    if (!pself || !*pself)
+        return;
+    assert((*pself)->log);
+    if ((*pself)->fd >= 0)
+        close((*pself)->fd);
+    free(*pself);
+    *pself = NULL;
+}
+
 int rf_atomic_file_commit(rf_atomic_file **pself, rf_error *err)
 {
     rf_atomic_file *self = *pself;
+    assert(!self->log);
     int rc = 0;
     if (fsync(self->fd) != 0)
         rc = s_errno_error(err, errno, "syncing", self->tmp);
@@ -172,12 +249,7 @@ int rf_atomic_file_commit(rf_atomic_file **pself, rf_error *err)
         return rc;
     }
     char dir[PATH_MAX];
-    const char *slash = strrchr(self->path, '/');
-    if (slash)
-        snprintf(dir, sizeof(dir), "%.*s", slash == self->path ? 1 : (int)(slash - self->path),
-                 self->path);
-    else
-        snprintf(dir, sizeof(dir), ".");
+    s_dir_of(self->path, dir);
     rc = rf_fsync_dir(dir, err);
     free(self);
     *pself = NULL;

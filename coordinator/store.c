@@ -3,9 +3,10 @@
  * One connection (one thread: opened without SQLite's per-call mutex), WAL journal,
  * synchronous=FULL, foreign keys on. Statements are prepared once and cached by their
  * SQL text's address. A blob file is durable (atomic_file) before the row naming it is
- * committed (a transaction's pack: its bytes gathered in memory, written and made durable
- * by the commit, just before the COMMIT), so a committed row never names a missing file;
- * a crash can at worst leave an unreferenced file, which GC removes.
+ * committed (a pack: the transaction's bytes gathered in memory, appended and made durable
+ * by the commit, just before the COMMIT; a pack is only ever appended to past what
+ * committed rows name), so a committed row never names missing bytes; a crash can at
+ * worst leave an unreferenced file or bytes no row names.
  * Schema changes bump SCHEMA_VERSION and add a migration step; never edit old steps.
  */
 #include "store.h"
@@ -27,7 +28,8 @@
 #define STMT_CACHE     64
 #define COUNTERS       8
 #define PACK_BLOB_MAX  ((size_t)1 << 20)    /* larger blobs get a file of their own */
-#define PACK_MAX       ((uint64_t)64 << 20) /* one transaction's pack stops growing here */
+#define PACK_MAX       ((uint64_t)64 << 20) /* one transaction's blobs in a pack stop here */
+#define PACK_ROLL      ((uint64_t)16 << 20) /* a pack this long takes no new transaction */
 #define PACK_BUF       ((size_t)1 << 20)    /* a pack's bytes gathered before one write */
 
 struct rf_store {
@@ -49,15 +51,20 @@ struct rf_store {
     } counters[COUNTERS];
     int ncounters;
     unsigned char fanout[32]; /* blobs/<2 hex>/ directories known to exist (bit per dir) */
-    /* the open transaction's pack: small blobs gathered in pbuf as they are put, written
-     * to the pack's temp file when pbuf would pass PACK_BUF and by the commit (one write
-     * per transaction in the common case), made durable (fsync, rename, directory fsync)
-     * once, just before the COMMIT that names them; a failed write fails that commit */
-    int pack_begun;       /* pack_id is this transaction's pack */
-    rf_atomic_file *pack; /* its temp file, once opened (the first write) */
+    /* the pack: a file of small blobs (blobs/packs/<pack_id>, rf_atomic_file_open_log)
+     * kept open across transactions until it passes PACK_ROLL. A transaction's blobs are
+     * gathered in pbuf, written at the pack's end when pbuf would pass PACK_BUF and by the
+     * commit, which makes them durable (fdatasync; the directory once, for a new pack) just
+     * before the COMMIT that names them; a failed write or sync fails that commit and the
+     * pack is left (a new one takes the next transaction). Bytes of a rolled-back
+     * transaction past pack_end are garbage the next one overwrites. */
+    rf_atomic_file *pack; /* the open pack (NULL: none, or not created yet) */
     uint64_t pack_id;
-    uint64_t pack_len;     /* bytes in the pack: written and gathered */
-    uint64_t pack_written; /* of which in the temp file (pbuf holds the rest) */
+    uint64_t pack_end;     /* its length as of the last commit: appends start here */
+    int pack_new;          /* pack_id was taken by the open transaction */
+    int pack_begun;        /* the open transaction put blobs in the pack */
+    uint64_t pack_len;     /* the pack's length with the open transaction's blobs */
+    uint64_t pack_written; /* of which in the file (pbuf holds the rest) */
     unsigned char *pbuf;   /* kept between transactions (PACK_BUF at most) */
     size_t pbuf_len, pbuf_cap;
     int pack_failed;
@@ -277,6 +284,7 @@ void rf_store_destroy(rf_store **pself)
         sqlite3_finalize(self->cache[i].stmt);
     if (self->rfd >= 0)
         close(self->rfd);
+    rf_atomic_file_close(&self->pack);
     sqlite3_close(self->db);
     free(self->pbuf);
     free(self);
@@ -329,8 +337,8 @@ int rf_store_commit(rf_store *self, rf_error *err)
                            self->dir);
     if (!frc && self->pack_begun) { /* the blobs first: a committed row never names missing bytes */
         frc = s_pack_flush(self, err);
-        if (!frc)
-            frc = rf_atomic_file_commit(&self->pack, err);
+        if (!frc && (frc = rf_atomic_file_sync(self->pack, err)) != 0)
+            self->pack_failed = 1; /* what reached the disk is unknown: the pack is left */
         if (!frc)
             rf_crash_point("after-blob-pack"); /* the pack is durable, its rows are not */
     }
@@ -353,8 +361,9 @@ int rf_store_commit(rf_store *self, rf_error *err)
     self->in_tx = 0;
     for (int i = 0; i < self->ncounters; i++)
         self->counters[i].dirty = 0;
-    self->pack_begun = 0;
-    self->pack_len = self->pack_written = 0;
+    if (self->pack_begun)
+        self->pack_end = self->pack_len;
+    self->pack_begun = self->pack_new = 0;
     self->nrefjobs = 0;
     return 0;
 }
@@ -362,9 +371,12 @@ int rf_store_commit(rf_store *self, rf_error *err)
 void rf_store_rollback(rf_store *self)
 {
     self->ncounters = 0; /* uncommitted advances are gone with the transaction */
-    rf_atomic_file_abort(&self->pack);
-    self->pack_begun = 0;
-    self->pack_len = self->pack_written = 0;
+    if (self->pack_new)
+        rf_atomic_file_abort(&self->pack); /* no committed row names it */
+    else if (self->pack_failed)
+        rf_atomic_file_close(&self->pack); /* its committed blobs stay; new ones go elsewhere */
+    self->pack_begun = self->pack_new = 0;
+    self->pack_len = self->pack_written = self->pack_end;
     self->pbuf_len = 0;
     self->pack_failed = 0;
     self->nrefjobs = 0;
@@ -982,8 +994,8 @@ int rf_store_blob_put(rf_store *self, const void *data, size_t len, const char *
     return s_step_done(self, st, err, "recording a blob");
 }
 
-/* Writes len bytes to the transaction's pack file (opened here on its first write). A
- * failure leaves the file's length unknown: the transaction cannot commit. */
+/* Writes len bytes at the end of what is written of the pack (its file created here when
+ * it is new). A failure leaves what reached the file unknown: the transaction cannot commit. */
 static int s_pack_write(rf_store *self, const void *data, size_t len, rf_error *err)
 {
     int rc = 0;
@@ -994,11 +1006,11 @@ static int s_pack_write(rf_store *self, const void *data, size_t len, rf_error *
             self->packs_dir = 1;
         snprintf(path, sizeof(path), "%s/blobs/packs/%llu", self->dir,
                  (unsigned long long)self->pack_id);
-        if (!rc && !(self->pack = rf_atomic_file_begin(path, err)))
+        if (!rc && !(self->pack = rf_atomic_file_open_log(path, err)))
             rc = err && err->code ? (int)err->code : RF_EIO;
     }
     if (!rc && len > 0)
-        rc = rf_atomic_file_write(self->pack, data, len, err);
+        rc = rf_atomic_file_pwrite(self->pack, data, len, self->pack_written, err);
     if (rc) {
         self->pack_failed = 1;
         return rc;
@@ -1007,8 +1019,8 @@ static int s_pack_write(rf_store *self, const void *data, size_t len, rf_error *
     return 0;
 }
 
-/* Writes the gathered bytes of the transaction's pack (and creates its file when nothing
- * was written yet: a pack of empty blobs still exists). */
+/* Writes the gathered bytes of the transaction (and creates the pack's file when it is new
+ * and nothing was written yet: a pack of empty blobs still exists). */
 static int s_pack_flush(rf_store *self, rf_error *err)
 {
     if (self->pack_failed)
@@ -1022,20 +1034,32 @@ static int s_pack_flush(rf_store *self, rf_error *err)
     return rc;
 }
 
-/* Appends len bytes to the open transaction's pack (begun here when none is), at *off:
- * gathered in memory, written when PACK_BUF would overflow (or by the commit). */
+/* The bytes the open transaction put in the pack. */
+static uint64_t s_pack_tx(const rf_store *self)
+{
+    return self->pack_begun ? self->pack_len - self->pack_end : 0;
+}
+
+/* Appends len bytes to the pack within the open transaction, at *off: gathered in memory,
+ * written when PACK_BUF would overflow (or by the commit). The transaction's first blob
+ * goes to the open pack, or to a new one (its id from the counter "pack", its file created
+ * by the first write) when there is none or it passed PACK_ROLL. */
 static int s_pack_append(rf_store *self, const void *data, size_t len, uint64_t *off, rf_error *err)
 {
     if (!self->pack_begun) {
-        uint64_t id = 0;
-        int rc = rf_store_next(self, "pack", &id, err);
-        if (rc)
-            return rc;
+        if (!self->pack || self->pack_end >= PACK_ROLL) {
+            uint64_t id = 0;
+            int rc = rf_store_next(self, "pack", &id, err);
+            if (rc)
+                return rc;
+            rf_atomic_file_close(&self->pack); /* its committed blobs stay where they are */
+            self->pack_id = id;
+            self->pack_end = 0;
+            self->pack_new = 1;
+        }
         self->pack_begun = 1;
-        self->pack_id = id;
-        self->pack_len = self->pack_written = 0;
+        self->pack_len = self->pack_written = self->pack_end;
         self->pbuf_len = 0;
-        self->nrefjobs = 0;
     }
     int rc = 0;
     if (self->pbuf_len > 0 && len > PACK_BUF - self->pbuf_len) /* out with what is gathered */
@@ -1070,7 +1094,8 @@ static int s_pack_append(rf_store *self, const void *data, size_t len, uint64_t 
 int rf_store_blob_put_ref(rf_store *self, const void *data, size_t len, const char *job_id,
                           char ref_out[RF_STORE_REF_MAX], rf_error *err)
 {
-    if (!self->in_tx || self->pack_failed || len > PACK_BLOB_MAX || self->pack_len + len > PACK_MAX)
+    if (!self->in_tx || self->pack_failed || len > PACK_BLOB_MAX ||
+        s_pack_tx(self) + len > PACK_MAX)
         return rf_store_blob_put(self, data, len, job_id, ref_out, err);
     rf_hash h;
     char hex[RF_HASH_HEX];
@@ -1105,7 +1130,8 @@ int rf_store_blob_put_ref(rf_store *self, const void *data, size_t len, const ch
 int rf_store_blob_put_packed(rf_store *self, const void *data, size_t len, const char *job_id,
                              char hex_out[RF_HASH_HEX], rf_error *err)
 {
-    if (!self->in_tx || self->pack_failed || len > PACK_BLOB_MAX || self->pack_len + len > PACK_MAX)
+    if (!self->in_tx || self->pack_failed || len > PACK_BLOB_MAX ||
+        s_pack_tx(self) + len > PACK_MAX)
         return rf_store_blob_put(self, data, len, job_id, hex_out, err);
     rf_hash h;
     rf_blake2b(data, len, &h);
@@ -1180,7 +1206,7 @@ static int s_pack_read(rf_store *self, const char *hex, uint64_t pack, uint64_t 
     int rc = 0;
     char path[PATH_MAX + 64];
     snprintf(path, sizeof(path), "%s/blobs/packs/%llu", self->dir, (unsigned long long)pack);
-    if (self->pack_begun && pack == self->pack_id) { /* put in this transaction */
+    if ((self->pack_begun || self->pack) && pack == self->pack_id) { /* the open pack */
         if (off > self->pack_len || n > self->pack_len - off) {
             rc = rf_error_set(err, RF_EIO,
                               "blob %s is missing from its pack %s: the pack is too "
@@ -1321,6 +1347,18 @@ int rf_store_blob_get(rf_store *self, const char *hex, void **data, size_t *len,
     return 0;
 }
 
+/* Before pack's file goes (no row names it): closed if it is open for reading or is the
+ * open pack (new blobs then go to a new one). Between transactions only. */
+static void s_pack_forget(rf_store *self, uint64_t pack)
+{
+    if (self->rfd >= 0 && self->rfd_id == pack) {
+        close(self->rfd);
+        self->rfd = -1;
+    }
+    if (self->pack && self->pack_id == pack && !self->pack_begun)
+        rf_atomic_file_close(&self->pack);
+}
+
 int rf_store_blob_gc(rf_store *self, int64_t cutoff_ms, int *removed, rf_error *err)
 {
     /* states 3, 4, 5: JOB_DONE, JOB_FAILED, JOB_CANCELED of proto/reelfarm.proto */
@@ -1396,10 +1434,7 @@ int rf_store_blob_gc(rf_store *self, int64_t cutoff_ms, int *removed, rf_error *
             continue;
         char path[PATH_MAX + 64];
         snprintf(path, sizeof(path), "%s/blobs/packs/%lld", self->dir, (long long)packs[i]);
-        if (self->rfd >= 0 && self->rfd_id == (uint64_t)packs[i]) {
-            close(self->rfd);
-            self->rfd = -1;
-        }
+        s_pack_forget(self, (uint64_t)packs[i]);
         if (unlink(path) == 0)
             count++;
     }
@@ -1429,10 +1464,7 @@ int rf_store_blob_gc(rf_store *self, int64_t cutoff_ms, int *removed, rf_error *
         s_done(self, q);
         snprintf(path, sizeof(path), "%s/blobs/packs/%lld", self->dir, (long long)hashes[i].pack);
         if (!used) {
-            if (self->rfd >= 0 && self->rfd_id == (uint64_t)hashes[i].pack) {
-                close(self->rfd);
-                self->rfd = -1;
-            }
+            s_pack_forget(self, (uint64_t)hashes[i].pack);
             unlink(path);
         }
     }

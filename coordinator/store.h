@@ -3,9 +3,10 @@
  * Layout of --state DIR: state.db (jobs, tasks, chunks, fused rounds, events, blobs,
  * text cache, counters) and blobs/<2 hex>/<64 hex> (content-addressed by BLAKE2b-256,
  * written temp + fsync + rename + directory fsync before their row is committed), or, for
- * the small blobs of one transaction, blobs/packs/<n> (one file per commit, gathered in
- * memory and made durable the same way just before that commit: the group commit of the
- * blobs).
+ * small blobs, blobs/packs/<n>: a file that takes transaction after transaction (until it
+ * passes 16 MiB, or the store is reopened), each transaction's blobs gathered in memory,
+ * appended and made durable (fdatasync; the directory once, for a new pack) just before
+ * that transaction's COMMIT: the group commit of the blobs.
  * Transitions of one event-loop turn share one transaction: rf_store_begin opens it
  * (idempotent), rf_store_commit makes it durable; the caller acknowledges nothing to
  * anyone before the commit returns. Rows are plain structs; strings in them are owned
@@ -148,16 +149,16 @@ int rf_store_blob_put(rf_store *self, const void *data, size_t len, const char *
                       char hex_out[RF_HASH_HEX], rf_error *err);
 /* The same inside a transaction for a blob that needs no file of its own (results, fused
  * rounds, checkpoints: read back only through rf_store_blob_get): up to 1 MiB it joins the
- * transaction's pack (blobs/packs/N), gathered in memory and written by the commit in one
- * write (or by a later put, once the gathered bytes would pass 1 MiB), and the pack is
- * made durable (fsync, rename, directory fsync) once, by the commit, before the rows
- * naming its blobs; larger blobs, or a put outside a transaction, take rf_store_blob_put's
- * path. A pack that cannot be written fails the transaction's commit (and the put whose
- * write failed, when one did). */
+ * open pack (blobs/packs/N), gathered in memory and appended by the commit in one write
+ * (or by a later put, once the gathered bytes would pass 1 MiB), and the pack is made
+ * durable once, by the commit, before the rows naming its blobs; larger blobs, or a put
+ * outside a transaction, take rf_store_blob_put's path. A pack that cannot be written
+ * fails the transaction's commit (and the put whose write failed, when one did), and the
+ * next transaction's blobs go to a new pack. */
 int rf_store_blob_put_packed(rf_store *self, const void *data, size_t len, const char *job_id,
                              char hex_out[RF_HASH_HEX], rf_error *err);
 /* For one job's blob that a row of the caller names (a chunk's result in its task row):
- * put in the transaction's pack like rf_store_blob_put_packed but with no blob row
+ * put in the open pack like rf_store_blob_put_packed but with no blob row
  * (whose index, keyed by a random hash, took a page write per result); the pack is
  * recorded for the job once per transaction (pack_jobs, what the GC of the job's blobs
  * deletes). *ref_out: "HASH@PACK+OFFSET+LENGTH", read back by rf_store_blob_get. Equal
@@ -172,7 +173,8 @@ int rf_store_blob_get(rf_store *self, const char *hex, void **data, size_t *len,
  * a packed blob has no file of its own). */
 int rf_store_blob_path(const rf_store *self, const char *hex, char *buf, size_t cap);
 /* Deletes the blobs of jobs that finished before cutoff_ms and are not referenced by a
- * live job; returns how many files went in *removed. */
+ * live job (a pack once no row names any of its blobs; the open pack too: new blobs then
+ * go to a new one); returns how many files went in *removed. */
 int rf_store_blob_gc(rf_store *self, int64_t cutoff_ms, int *removed, rf_error *err);
 
 /* ---- text-embedding cache (model hash + prompt) -> blob ---------------------------- */

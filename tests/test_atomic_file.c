@@ -73,3 +73,38 @@ RF_TEST(mkdirs_creates_parents)
     RF_CHECK(rf_mkdirs(f, 0700, &err) != 0);
     RF_CHECK_CONTAINS(err.msg, "not a directory");
 }
+
+/* A log: written in place at the offsets given (a later batch over an earlier one's tail),
+ * kept by close, removed by abort; a full disk is reported as for any file. */
+RF_TEST(log_is_written_in_place_batch_by_batch)
+{
+    char p[512];
+    rf_test_path(p, sizeof(p), "log.bin");
+    rf_atomic_file *f = rf_atomic_file_open_log(p, NULL);
+    RF_CHECK(f != NULL);
+    if (!f)
+        return;
+    RF_CHECK_EQ_INT(rf_atomic_file_pwrite(f, "hello", 5, 0, NULL), 0);
+    RF_CHECK_EQ_INT(rf_atomic_file_sync(f, NULL), 0);
+    RF_CHECK_EQ_INT(rf_atomic_file_pwrite(f, " world", 6, 5, NULL), 0);
+    RF_CHECK_EQ_INT(rf_atomic_file_pwrite(f, "!!", 2, 5, NULL), 0); /* over the tail */
+    RF_CHECK_EQ_INT(rf_atomic_file_sync(f, NULL), 0);
+    char buf[12] = {0};
+    RF_CHECK_EQ_INT(rf_atomic_file_pread(f, buf, 11, 0, NULL), 0);
+    RF_CHECK_EQ_STR(buf, "hello!!orld");
+    rf_atomic_file_inject_enospc(0);
+    rf_error err;
+    int rc = rf_atomic_file_pwrite(f, "x", 1, 11, &err);
+    rf_atomic_file_inject_enospc(-1);
+    RF_CHECK_EQ_INT(rc, RF_ENOSPC);
+    RF_CHECK_CONTAINS(err.msg, p);
+    rf_atomic_file_close(&f);
+    RF_CHECK(f == NULL);
+    rf_atomic_file_close(&f);
+    RF_CHECK_EQ_INT(s_size(p), 11);       /* kept */
+    f = rf_atomic_file_open_log(p, NULL); /* truncated */
+    RF_CHECK(f != NULL);
+    RF_CHECK_EQ_INT(s_size(p), 0);
+    rf_atomic_file_abort(&f);
+    RF_CHECK_EQ_INT(s_size(p), -1); /* removed */
+}

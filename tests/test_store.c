@@ -419,7 +419,9 @@ RF_TEST(packed_blobs_commit_with_their_transaction)
     RF_CHECK_EQ_INT(rf_store_blob_path(st, a, path, sizeof(path)), 0);
     struct stat sb;
     RF_CHECK(stat(path, &sb) != 0); /* no file of its own */
-    /* a second transaction: its own pack, only the old job's */
+    /* a restart, then a transaction: a new pack, only the old job's */
+    rf_store_destroy(&st);
+    st = s_open("s8");
     RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
     RF_CHECK_EQ_INT(rf_store_blob_put_packed(st, "old again", 9, "old", d, NULL), 0);
     RF_CHECK_EQ_INT(rf_store_commit(st, NULL), 0);
@@ -499,6 +501,8 @@ RF_TEST(blob_refs_live_in_packs_while_a_job_needs_them)
     RF_CHECK(strcmp(r1, r3) != 0); /* not shared: another place */
     RF_CHECK_EQ_INT(rf_store_blob_put_packed(st, "row", 3, "old", h, NULL), 0);
     RF_CHECK_EQ_INT(rf_store_commit(st, NULL), 0);
+    rf_store_destroy(&st); /* a restart: the next transaction starts a new pack */
+    st = s_open("s9");
     RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
     RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, "old two", 7, "old", r4, NULL), 0);
     RF_CHECK_EQ_INT(rf_store_commit(st, NULL), 0);
@@ -604,10 +608,9 @@ RF_TEST(a_pack_bigger_than_its_buffer_is_written_in_parts)
             RF_CHECK_MSG(s_ref_is(st, ref[k], blob[k], size[k]), "blob %d after %d puts", k, i + 1);
     }
     struct stat sb;
-    snprintf(path, sizeof(path), "%s/blobs/packs/1.tmp", dir);
+    snprintf(path, sizeof(path), "%s/blobs/packs/1", dir);
     RF_CHECK(stat(path, &sb) == 0 && sb.st_size > 0); /* in parts: some bytes already out */
     RF_CHECK_EQ_INT(rf_store_commit(st, NULL), 0);
-    snprintf(path, sizeof(path), "%s/blobs/packs/1", dir);
     RF_CHECK(stat(path, &sb) == 0);
     RF_CHECK_EQ_INT(sb.st_size, 5 * SZ + 0 + 1 + 2 + 3 + 4 + (1 << 20));
     rf_store_destroy(&st);
@@ -647,7 +650,7 @@ RF_TEST(a_pack_that_cannot_be_written_fails_its_commit)
     void *data;
     size_t len;
     RF_CHECK(rf_store_blob_get(st, r1, &data, &len, NULL) != 0);
-    RF_CHECK(!s_exists(dir, "blobs/packs/1") && !s_exists(dir, "blobs/packs/1.tmp"));
+    RF_CHECK(!s_exists(dir, "blobs/packs/1"));
     /* half-way: the put that needs the gathered bytes written fails, and so does the commit */
     size_t big = 700 << 10;
     unsigned char *a = s_pattern(big, 1), *b = s_pattern(big, 2);
@@ -661,7 +664,7 @@ RF_TEST(a_pack_that_cannot_be_written_fails_its_commit)
     RF_CHECK(s_ref_is(st, r1, a, big)); /* readable until the rollback */
     RF_CHECK(rf_store_commit(st, &err) != 0);
     RF_CHECK_EQ_INT(rf_store_task_get(st, t.id, &got, NULL), RF_ENOTFOUND);
-    RF_CHECK(!s_exists(dir, "blobs/packs/1") && !s_exists(dir, "blobs/packs/1.tmp"));
+    RF_CHECK(!s_exists(dir, "blobs/packs/1"));
     /* space returns */
     RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
     RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, b, big, "j", r2, NULL), 0);
@@ -671,6 +674,114 @@ RF_TEST(a_pack_that_cannot_be_written_fails_its_commit)
     RF_CHECK(s_ref_is(st, r2, b, big));
     free(a);
     free(b);
+    rf_store_destroy(&st);
+}
+
+/* The pack named by a reference ("HASH@PACK+OFFSET+LENGTH"): PACK and OFFSET. */
+static void s_ref_place(const char *ref, unsigned long long *pack, unsigned long long *off)
+{
+    const char *at = strchr(ref, '@');
+    *pack = *off = 0;
+    RF_CHECK(at && sscanf(at + 1, "%llu+%llu", pack, off) == 2);
+}
+
+/* One pack takes transaction after transaction, each appended where the last committed one
+ * ended (a rolled-back one's bytes are overwritten); a new pack is started after a restart,
+ * after a pack could not be written, and once a pack passed 16 MiB. Every committed blob
+ * reads back after a reopen. */
+RF_TEST(a_pack_takes_transactions_until_a_restart_a_failure_or_16_mib)
+{
+    rf_store *st = s_open("s12");
+    const char *text[] = {"first", "second", "rolled back", "fourth", "refused", "sixth"};
+    char ref[6][RF_STORE_REF_MAX];
+    unsigned long long pack[6], off[6];
+    rf_error err;
+    for (int i = 0; i < 6; i++) {
+        RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
+        RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, text[i], strlen(text[i]), "j", ref[i], NULL), 0);
+        s_ref_place(ref[i], &pack[i], &off[i]);
+        if (i == 2) {
+            rf_store_rollback(st);
+        } else if (i == 4) {
+            rf_atomic_file_inject_enospc(0);
+            RF_CHECK_EQ_INT(rf_store_commit(st, &err), RF_ENOSPC);
+            rf_atomic_file_inject_enospc(-1);
+        } else {
+            RF_CHECK_EQ_INT(rf_store_commit(st, NULL), 0);
+        }
+    }
+    RF_CHECK(pack[0] == 1 && off[0] == 0);
+    RF_CHECK(pack[1] == 1 && off[1] == 5);
+    RF_CHECK(pack[2] == 1 && off[2] == 11);
+    RF_CHECK(pack[3] == 1 && off[3] == 11); /* over the rolled-back bytes */
+    RF_CHECK(pack[4] == 1 && off[4] == 17);
+    RF_CHECK(pack[5] == 2 && off[5] == 0); /* pack 1 could not be written: left */
+    /* 16 blobs of 1 MiB: pack 2 passes 16 MiB; the transaction after goes to pack 3 */
+    size_t mib = (size_t)1 << 20;
+    unsigned char *big = s_pattern(mib, 7);
+    RF_CHECK(big != NULL);
+    char bref[RF_STORE_REF_MAX], after[RF_STORE_REF_MAX];
+    unsigned long long p, o;
+    RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
+    for (int i = 0; i < 16 && big; i++) {
+        big[0] = (unsigned char)i;
+        RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, big, mib, "j", bref, NULL), 0);
+    }
+    RF_CHECK_EQ_INT(rf_store_commit(st, NULL), 0);
+    s_ref_place(bref, &p, &o);
+    RF_CHECK(p == 2 && o == strlen(text[5]) + 15 * (unsigned long long)mib);
+    RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, "after", 5, "j", after, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_commit(st, NULL), 0);
+    s_ref_place(after, &p, &o);
+    RF_CHECK(p == 3 && o == 0);
+    /* a restart: a new pack */
+    rf_store_destroy(&st);
+    st = s_open("s12");
+    RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
+    char fresh[RF_STORE_REF_MAX];
+    RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, "fresh", 5, "j", fresh, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_commit(st, NULL), 0);
+    s_ref_place(fresh, &p, &o);
+    RF_CHECK(p == 4 && o == 0);
+    for (int i = 0; i < 6; i++)
+        if (i != 2 && i != 4)
+            RF_CHECK_MSG(s_ref_is(st, ref[i], (const unsigned char *)text[i], strlen(text[i])),
+                         "blob %d", i);
+    RF_CHECK(s_ref_is(st, after, (const unsigned char *)"after", 5));
+    if (big) {
+        big[0] = 15;
+        RF_CHECK(s_ref_is(st, bref, big, mib));
+    }
+    free(big);
+    rf_store_destroy(&st);
+}
+
+/* The collector removes the open pack once no row names it; the next blobs go to a new
+ * pack, not to the removed file. */
+RF_TEST(a_collected_open_pack_is_not_written_again)
+{
+    rf_store *st = s_open("s13");
+    char dir[512];
+    rf_test_path(dir, sizeof(dir), "s13");
+    s_old_and_live_jobs(st);
+    char r1[RF_STORE_REF_MAX], r2[RF_STORE_REF_MAX];
+    RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, "old", 3, "old", r1, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_commit(st, NULL), 0);
+    int removed = -1;
+    RF_CHECK_EQ_INT(rf_store_blob_gc(st, 1000, &removed, NULL), 0);
+    RF_CHECK_EQ_INT(removed, 1);
+    RF_CHECK(!s_exists(dir, "blobs/packs/1"));
+    RF_CHECK_EQ_INT(rf_store_begin(st, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_blob_put_ref(st, "live", 4, "live", r2, NULL), 0);
+    RF_CHECK_EQ_INT(rf_store_commit(st, NULL), 0);
+    unsigned long long p, o;
+    s_ref_place(r2, &p, &o);
+    RF_CHECK(p == 2 && o == 0);
+    rf_store_destroy(&st);
+    st = s_open("s13");
+    RF_CHECK(s_ref_is(st, r2, (const unsigned char *)"live", 4));
     rf_store_destroy(&st);
 }
 
