@@ -23,6 +23,15 @@
 
 static void s_lease_push(rf_coord *c, c_task *t);
 
+/* src into dst (cap bytes, cut to fit, NUL-terminated): the copies made per dispatch and
+ * per result, without snprintf's format parsing. */
+static void s_copy(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
 #define MAX_FAILED_WORKERS 3
 #define TENSOR_MAGIC       "RFTENS1"
 
@@ -427,14 +436,14 @@ static int s_claim(rf_coord *c, c_task *t, c_worker *w)
         step_begin = job->chunks[t->row.unit].row.step;
     t->row.attempt = attempt;
     t->row.state = REELFARM__UNIT_STATE__UNIT_RUNNING;
-    snprintf(t->row.worker, sizeof(t->row.worker), "%s", w->id);
-    snprintf(t->row.worker_name, sizeof(t->row.worker_name), "%s", w->name);
+    s_copy(t->row.worker, sizeof(t->row.worker), w->id);
+    s_copy(t->row.worker_name, sizeof(t->row.worker_name), w->name);
     t->row.step_begin = step_begin;
     t->row.lease_deadline_ms = c_now_ms() + c->cfg.lease_ms;
     t->steps_done = step_begin;
     t->orphan = 0;
     if (t->row.kind == REELFARM__TASK_KIND__TASK_DENOISE)
-        snprintf(job->chunks[t->row.unit].row.worker, RF_STORE_ID_MAX, "%s", w->id);
+        s_copy(job->chunks[t->row.unit].row.worker, RF_STORE_ID_MAX, w->id);
     w->running++;
     s_lease_push(c, t);
     c_task_put(c, t);
@@ -1113,7 +1122,7 @@ static rf_wire_msg *s_hold(rf_coord *c, const c_worker *w, rf_wire_msg *msg)
     if (i < 0)
         return msg;
     c->held[i].msg = *msg;
-    snprintf(c->held[i].worker, sizeof(c->held[i].worker), "%s", w->id);
+    s_copy(c->held[i].worker, sizeof(c->held[i].worker), w->id);
     memset(msg, 0, sizeof(*msg));
     return &c->held[i].msg;
 }

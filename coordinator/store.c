@@ -1091,6 +1091,38 @@ static int s_pack_append(rf_store *self, const void *data, size_t len, uint64_t 
     return 0;
 }
 
+/* Writes n in decimal at p; returns the end. */
+static char *s_put_u64(char *p, uint64_t n)
+{
+    char digits[20];
+    int k = 0;
+    do {
+        digits[k++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    while (k > 0)
+        *p++ = digits[--k];
+    return p;
+}
+
+_Static_assert(RF_HASH_HEX - 1 + 3 * 21 + 1 <= RF_STORE_REF_MAX, "a reference fits");
+
+/* "HASH@PACK+OFFSET+LENGTH" (at most 64 + 3 * 21 + 1 = RF_STORE_REF_MAX bytes), without
+ * snprintf: one per result. */
+static void s_ref_format(char out[RF_STORE_REF_MAX], const char *hex, uint64_t pack, uint64_t off,
+                         size_t len)
+{
+    memcpy(out, hex, RF_HASH_HEX - 1);
+    char *p = out + RF_HASH_HEX - 1;
+    *p++ = '@';
+    p = s_put_u64(p, pack);
+    *p++ = '+';
+    p = s_put_u64(p, off);
+    *p++ = '+';
+    p = s_put_u64(p, (uint64_t)len);
+    *p = 0;
+}
+
 int rf_store_blob_put_ref(rf_store *self, const void *data, size_t len, const char *job_id,
                           char ref_out[RF_STORE_REF_MAX], rf_error *err)
 {
@@ -1122,8 +1154,7 @@ int rf_store_blob_put_ref(rf_store *self, const void *data, size_t len, const ch
         if (self->nrefjobs < (int)(sizeof(self->refjobs) / sizeof(self->refjobs[0])))
             snprintf(self->refjobs[self->nrefjobs++], RF_STORE_ID_MAX, "%s", job);
     }
-    snprintf(ref_out, RF_STORE_REF_MAX, "%s@%llu+%llu+%zu", hex, (unsigned long long)self->pack_id,
-             (unsigned long long)off, len);
+    s_ref_format(ref_out, hex, self->pack_id, off, len);
     return 0;
 }
 
