@@ -424,6 +424,8 @@ void c_job_advance(rf_coord *c, c_job *job);
 int c_job_terminal(const c_job *job);
 uint64_t c_job_steps_done(const c_job *job);
 uint64_t c_job_steps_total(const c_job *job);
+/* Fills info from the job in memory (strings borrowed from it; detail: every chunk and
+ * segment too, allocated a block per timeline); free with c_job_free_info. */
 void c_job_fill_info(const c_job *job, Reelfarm__JobInfo *info, int detail);
 void c_job_free_info(Reelfarm__JobInfo *info);
 c_task *c_task_find(rf_coord *c, const char *task_id);

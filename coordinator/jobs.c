@@ -1132,15 +1132,24 @@ void c_job_advance(rf_coord *c, c_job *job)
 
 /* ---- JobInfo ---------------------------------------------------------------------- */
 
-static Reelfarm__FrameRange *s_range(int a, int b)
+/* A chunk's (a segment's) info with its frame range: one block of them per timeline (and
+ * one for the segments), freed through the first entry, so a job of 10,000 chunks is not
+ * 20,000 mallocs per JobStatus. */
+typedef struct s_chunk_item {
+    Reelfarm__ChunkInfo ci; /* first: the block's address */
+    Reelfarm__FrameRange fr;
+} s_chunk_item;
+
+typedef struct s_segment_item {
+    Reelfarm__SegmentInfo si; /* first: the block's address */
+    Reelfarm__FrameRange fr;
+} s_segment_item;
+
+static void s_range(Reelfarm__FrameRange *r, int a, int b)
 {
-    Reelfarm__FrameRange *r = malloc(sizeof(*r));
-    if (r) {
-        reelfarm__frame_range__init(r);
-        r->start = (uint32_t)a;
-        r->end = (uint32_t)b;
-    }
-    return r;
+    reelfarm__frame_range__init(r);
+    r->start = (uint32_t)a;
+    r->end = (uint32_t)b;
 }
 
 void c_job_fill_info(const c_job *job, Reelfarm__JobInfo *info, int detail)
@@ -1190,16 +1199,17 @@ void c_job_fill_info(const c_job *job, Reelfarm__JobInfo *info, int detail)
         ti->index = (uint32_t)t;
         ti->latent_frames = (uint32_t)pl->timelines[t].latent_frames;
         ti->pixel_frames = (uint32_t)pl->timelines[t].pixel_frames;
-        ti->chunks = calloc((size_t)job->timelines[t].nchunks, sizeof(*ti->chunks));
-        for (int k = 0; ti->chunks && k < job->timelines[t].nchunks; k++) {
+        int n = job->timelines[t].nchunks;
+        ti->chunks = calloc((size_t)n, sizeof(*ti->chunks));
+        s_chunk_item *items = ti->chunks && n > 0 ? malloc((size_t)n * sizeof(*items)) : NULL;
+        for (int k = 0; items && k < n; k++) {
             const c_chunk *ch = job->timelines[t].chunks[k];
-            Reelfarm__ChunkInfo *ci = malloc(sizeof(*ci));
-            if (!ci)
-                break;
+            Reelfarm__ChunkInfo *ci = &items[k].ci;
             reelfarm__chunk_info__init(ci);
             ti->chunks[ti->n_chunks++] = ci;
             ci->index = (uint32_t)k;
-            ci->frames = s_range(ch->plan.start, ch->plan.end);
+            s_range(&items[k].fr, ch->plan.start, ch->plan.end);
+            ci->frames = &items[k].fr;
             ci->state = ch->task->row.state;
             ci->steps_done = ch->task->row.state == REELFARM__UNIT_STATE__UNIT_DONE
                                  ? (uint32_t)job->spec->steps
@@ -1208,15 +1218,16 @@ void c_job_fill_info(const c_job *job, Reelfarm__JobInfo *info, int detail)
         }
     }
     int first_decode = job->ntasks - pl->segment_count;
-    for (int s = 0; s < pl->segment_count; s++) {
-        Reelfarm__SegmentInfo *si = malloc(sizeof(*si));
-        if (!si)
-            return;
+    s_segment_item *items =
+        pl->segment_count > 0 ? malloc((size_t)pl->segment_count * sizeof(*items)) : NULL;
+    for (int s = 0; items && s < pl->segment_count; s++) {
+        Reelfarm__SegmentInfo *si = &items[s].si;
         reelfarm__segment_info__init(si);
         info->segments[info->n_segments++] = si;
         si->timeline = (uint32_t)pl->segments[s].timeline;
         si->index = (uint32_t)s;
-        si->frames = s_range(pl->segments[s].start, pl->segments[s].end);
+        s_range(&items[s].fr, pl->segments[s].start, pl->segments[s].end);
+        si->frames = &items[s].fr;
         si->state = job->tasks[first_decode + s].row.state;
         si->worker = (char *)job->tasks[first_decode + s].row.worker;
     }
@@ -1267,17 +1278,13 @@ void c_job_free_info(Reelfarm__JobInfo *info)
 {
     for (size_t t = 0; t < info->n_timelines; t++) {
         Reelfarm__TimelineInfo *ti = info->timelines[t];
-        for (size_t k = 0; k < ti->n_chunks; k++) {
-            free(ti->chunks[k]->frames);
-            free(ti->chunks[k]);
-        }
+        if (ti->n_chunks > 0)
+            free(ti->chunks[0]); /* the block of the timeline's chunk items */
         free(ti->chunks);
         free(ti);
     }
-    for (size_t s = 0; s < info->n_segments; s++) {
-        free(info->segments[s]->frames);
-        free(info->segments[s]);
-    }
+    if (info->n_segments > 0)
+        free(info->segments[0]); /* the block of the segment items */
     free(info->timelines);
     free(info->segments);
     free(info->errors);

@@ -598,10 +598,19 @@ RF_TEST(finished_jobs_leave_memory_and_are_answered_from_the_store)
     RF_CHECK_EQ_INT((int)ji->segments_done, (int)ji->segments_total);
     RF_CHECK_CONTAINS(ji->output_path, "small-0.mp4");
     RF_CHECK(ji->n_timelines == 1 && ji->timelines[0]->n_chunks > 0);
-    for (size_t k = 0; k < ji->timelines[0]->n_chunks; k++)
-        RF_CHECK_EQ_INT(ji->timelines[0]->chunks[k]->state, REELFARM__UNIT_STATE__UNIT_DONE);
-    for (size_t k = 0; k < ji->n_segments; k++)
+    for (size_t k = 0; k < ji->timelines[0]->n_chunks; k++) {
+        const Reelfarm__ChunkInfo *ci = ji->timelines[0]->chunks[k];
+        RF_CHECK_EQ_INT(ci->state, REELFARM__UNIT_STATE__UNIT_DONE);
+        RF_CHECK_EQ_INT((int)ci->index, (int)k);
+        RF_CHECK(ci->frames && ci->frames->start < ci->frames->end); /* its latent frames */
+        if (k > 0 && ci->frames)
+            RF_CHECK(ci->frames->start > ji->timelines[0]->chunks[k - 1]->frames->start);
+    }
+    for (size_t k = 0; k < ji->n_segments; k++) {
         RF_CHECK_EQ_INT(ji->segments[k]->state, REELFARM__UNIT_STATE__UNIT_DONE);
+        RF_CHECK(ji->segments[k]->frames &&
+                 ji->segments[k]->frames->start < ji->segments[k]->frames->end);
+    }
     rf_wire_msg_release(&rep);
 
     /* its log, the job list, and cancel/retry refusals still answer */
