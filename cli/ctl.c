@@ -142,6 +142,7 @@ int rf_ctl_follow(rf_client *c, const char *job_id, int json)
                 quiet_ms = 0;
                 Reelfarm__JobStatus js = REELFARM__JOB_STATUS__INIT;
                 js.job_id = (char *)job_id;
+                js.summary = 1; /* only its state */
                 Reelfarm__Envelope e2 = REELFARM__ENVELOPE__INIT;
                 e2.kind_case = REELFARM__ENVELOPE__KIND_JOB_STATUS;
                 e2.job_status = &js;

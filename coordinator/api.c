@@ -132,6 +132,7 @@ static void s_submit(rf_coord *c, rf_wire_msg *msg)
 static void s_job_status(rf_coord *c, rf_wire_msg *msg)
 {
     const char *id = msg->env->job_status->job_id;
+    int summary = msg->env->job_status->summary;
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     Reelfarm__JobInfo info;
     rf_store_job row;
@@ -141,7 +142,10 @@ static void s_job_status(rf_coord *c, rf_wire_msg *msg)
         rf_error err;
         if (rf_store_job_get(c->store, id, &row, &err) == 0) {
             have_row = 1;
-            job = gone = c_job_load_gone(c, id, 0, &err);
+            /* the detail needs the job rebuilt from its rows (tens of ms for a long film,
+             * in the loop): a summary is what its row says */
+            if (!summary)
+                job = gone = c_job_load_gone(c, id, 0, &err);
         }
     }
     if (!job && !have_row) {
@@ -149,8 +153,8 @@ static void s_job_status(rf_coord *c, rf_wire_msg *msg)
         return;
     }
     if (job)
-        c_job_fill_info(job, &info, 1);
-    else /* it cannot be rebuilt (its model folder went away): what its row says */
+        c_job_fill_info(job, &info, !summary);
+    else /* a summary, or it cannot be rebuilt (its model folder went away): its row */
         c_job_row_info(&row, &info);
     env.kind_case = REELFARM__ENVELOPE__KIND_JOB_INFO;
     env.job_info = &info;

@@ -611,10 +611,28 @@ RF_TEST(finished_jobs_leave_memory_and_are_answered_from_the_store)
         RF_CHECK(ji->segments[k]->frames &&
                  ji->segments[k]->frames->start < ji->segments[k]->frames->end);
     }
+    uint64_t steps_total = ji->chunk_steps_total;
+    rf_wire_msg_release(&rep);
+
+    /* a summary of it comes from its row: the same progress, no per-chunk detail */
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    Reelfarm__JobStatus js = REELFARM__JOB_STATUS__INIT;
+    js.job_id = jobs[0];
+    js.summary = 1;
+    env.kind_case = REELFARM__ENVELOPE__KIND_JOB_STATUS;
+    env.job_status = &js;
+    RF_CHECK_EQ_INT(rf_farm_call(&f, &env, &rep, 5000), 0);
+    RF_CHECK_EQ_INT(rep.env->kind_case, REELFARM__ENVELOPE__KIND_JOB_INFO);
+    ji = rep.env->job_info;
+    RF_CHECK_EQ_INT(ji->state, REELFARM__JOB_STATE__JOB_DONE);
+    RF_CHECK_EQ_INT((int)ji->chunk_steps_done, (int)steps_total);
+    RF_CHECK_EQ_INT((int)ji->segments_done, (int)ji->segments_total);
+    RF_CHECK_EQ_INT((int)ji->n_timelines, 0);
+    RF_CHECK_EQ_INT((int)ji->n_segments, 0);
     rf_wire_msg_release(&rep);
 
     /* its log, the job list, and cancel/retry refusals still answer */
-    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
+    env = (Reelfarm__Envelope)REELFARM__ENVELOPE__INIT;
     Reelfarm__LogsRequest lr = REELFARM__LOGS_REQUEST__INIT;
     lr.job_id = jobs[0];
     env.kind_case = REELFARM__ENVELOPE__KIND_LOGS_REQUEST;

@@ -397,6 +397,7 @@ static int s_job_state(void *api, const char *job, uint64_t *areq, uint64_t *ste
     Reelfarm__Envelope e = REELFARM__ENVELOPE__INIT;
     Reelfarm__JobStatus js = REELFARM__JOB_STATUS__INIT;
     js.job_id = (char *)job;
+    js.summary = 1; /* polled every 100 ms: no per-chunk detail */
     e.kind_case = REELFARM__ENVELOPE__KIND_JOB_STATUS;
     e.job_status = &js;
     rf_wire_msg r2 = {0};
