@@ -201,6 +201,19 @@ static void s_change_settings_and_restart(run *r)
     s_restart_with(r, FARM_ARGS " --segment-frames 3");
 }
 
+/* Waits up to 30 s for the crashing coordinator to exit: its pid (0 if it did not), *st
+ * its wait status. */
+static pid_t s_wait_exit(run *r, int *st)
+{
+    pid_t got = 0;
+    for (int i = 0; i < 3000 && got != r->f.pid; i++) {
+        got = waitpid(r->f.pid, st, WNOHANG);
+        if (got != r->f.pid)
+            usleep(10000);
+    }
+    return got;
+}
+
 /* Runs the job with RF_CRASH_AT=point:n, restarts once after the crash (with the settings
  * changed when change), checks the output and the step count. */
 static void s_crash_test_changed(const char *name, const char *point, int n, int change)
@@ -211,12 +224,7 @@ static void s_crash_test_changed(const char *name, const char *point, int n, int
     run r;
     s_begin(&r, name, at, 15);
     int st = 0;
-    pid_t got = 0;
-    for (int i = 0; i < 3000 && got != r.f.pid; i++) {
-        got = waitpid(r.f.pid, &st, WNOHANG);
-        if (got != r.f.pid)
-            usleep(10000);
-    }
+    pid_t got = s_wait_exit(&r, &st);
     RF_CHECK_MSG(got == r.f.pid, "the coordinator did not reach %s (log %s)", at, r.f.log);
     RF_CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 86, "%s: exit status %d (log %s)", at, st,
                  r.f.log);
@@ -494,12 +502,7 @@ RF_TEST(a_job_stored_without_its_plan_inputs_still_resumes)
     run r;
     s_begin(&r, "legacy", "before-commit:12", 15);
     int st = 0;
-    pid_t got = 0;
-    for (int i = 0; i < 3000 && got != r.f.pid; i++) {
-        got = waitpid(r.f.pid, &st, WNOHANG);
-        if (got != r.f.pid)
-            usleep(10000);
-    }
+    pid_t got = s_wait_exit(&r, &st);
     RF_CHECK_MSG(got == r.f.pid, "the coordinator did not crash (log %s)", r.f.log);
     s_forget(&r.f);
     char db[700];
