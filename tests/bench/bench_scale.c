@@ -732,6 +732,22 @@ static void s_fill(harness *h, result *r)
     }
 }
 
+/* A loopback TCP port free just now (the kernel's pick), for a coordinator's --metrics;
+ * a fixed guess could be taken, and the coordinator refuses to start without it. */
+static int s_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port > 0 ? port : 20000 + (int)(getpid() % 20000);
+}
+
 /* One coordinator run with n workers answering after delay_us (<0: at once): the
  * 10,000-chunk job, or (njobs > 1) njobs jobs of s_chunks / njobs chunks submitted first. */
 static int s_run(int n, const char *build, int64_t delay_us, int njobs, result *r)
@@ -741,7 +757,7 @@ static int s_run(int n, const char *build, int64_t delay_us, int njobs, result *
     if (s_farm_dir(dir, sizeof(dir), hash))
         return -1;
     char extra[64];
-    int mport = 20000 + (int)((getpid() * 7 + n) % 20000);
+    int mport = s_free_port();
     snprintf(extra, sizeof(extra), "--metrics 127.0.0.1:%d", mport);
     pid_t pid = s_start_coord(build, dir, extra);
     void *ctx = zmq_ctx_new();
@@ -958,7 +974,7 @@ static int s_lockstep(const char *build, int workers, int chunks, int steps)
     char dir[512], hash[RF_HASH_HEX], job[64], cmd[4096], extra[128];
     if (s_farm_dir(dir, sizeof(dir), hash))
         return -1;
-    int port = 20000 + (int)(getpid() % 20000);
+    int port = s_free_port();
     snprintf(extra, sizeof(extra), "--metrics 127.0.0.1:%d", port);
     pid_t pid = s_start_coord(build, dir, extra);
     void *ctx = zmq_ctx_new();
