@@ -367,7 +367,7 @@ int rf_coord_run(rf_coord *c, rf_error *err)
         if (n > 0) {
             /* the turn takes messages for TURN_DRAIN_US, or twice the last commit's time */
             int64_t budget = 2 * c->commit_us > TURN_DRAIN_US ? 2 * c->commit_us : TURN_DRAIN_US,
-                    until = c_mono_us() + budget;
+                    until = turn_t0 + budget;
             if (items[0].revents & ZMQ_POLLIN)
                 s_drain_socket(c, c->wsock, until);
             if (items[1].revents & ZMQ_POLLIN)

@@ -569,33 +569,13 @@ int rf_store_job_get(rf_store *self, const char *id, rf_store_job *out, rf_error
     return out_rc;
 }
 
-int rf_store_job_each(rf_store *self, int (*fn)(void *, const rf_store_job *), void *ctx,
-                      rf_error *err)
-{
-    static const char *sql = "SELECT " JOB_COLS " FROM jobs ORDER BY seq";
-    sqlite3_stmt *st = s_stmt(self, sql, err);
-    if (!st)
-        return err ? (int)err->code : RF_EIO;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        rf_store_job j;
-        s_job_row(st, &j);
-        int stop = fn(ctx, &j);
-        rf_store_job_clear(&j);
-        if (stop)
-            break;
-    }
-    int out = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : s_db_error(self, err, "listing jobs");
-    s_done(self, st);
-    return out;
-}
-
 /* One arm per JobState 0..7 (proto/reelfarm.proto has 0..5; a bigger state is never
  * written), each read newest first from the (state, seq) index; the arms are merged on
  * seq, so no sort of every match. An arm whose state is not asked for is bound to -1. */
 #define JOB_ARM(n)     "SELECT " JOB_COLS ", seq FROM jobs WHERE state = ?" #n
 #define JOB_STATE_ARMS 8
 
+/* Calls fn on each job row st yields until fn returns nonzero, then finishes st. */
 static int s_job_rows(rf_store *self, sqlite3_stmt *st, int (*fn)(void *, const rf_store_job *),
                       void *ctx, rf_error *err)
 {
@@ -611,6 +591,16 @@ static int s_job_rows(rf_store *self, sqlite3_stmt *st, int (*fn)(void *, const 
     int out = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : s_db_error(self, err, "listing jobs");
     s_done(self, st);
     return out;
+}
+
+int rf_store_job_each(rf_store *self, int (*fn)(void *, const rf_store_job *), void *ctx,
+                      rf_error *err)
+{
+    static const char *sql = "SELECT " JOB_COLS " FROM jobs ORDER BY seq";
+    sqlite3_stmt *st = s_stmt(self, sql, err);
+    if (!st)
+        return err ? (int)err->code : RF_EIO;
+    return s_job_rows(self, st, fn, ctx, err);
 }
 
 int rf_store_job_newest(rf_store *self, uint32_t states_mask, uint32_t limit,

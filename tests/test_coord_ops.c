@@ -113,6 +113,17 @@ static pid_t s_worker(rf_fake_worker_opts *o)
     return pid;
 }
 
+/* A fake worker of f's model named name (started with s_worker). */
+static pid_t s_farm_worker(const rf_farm *f, const char *name)
+{
+    rf_fake_worker_opts o;
+    memset(&o, 0, sizeof(o));
+    o.endpoint = f->wep;
+    o.name = name;
+    o.model_hash = f->model_hash;
+    return s_worker(&o);
+}
+
 static void s_worker_end(pid_t pid)
 {
     kill(pid, SIGKILL);
@@ -431,12 +442,7 @@ RF_TEST(a_job_shows_in_the_metrics)
     snprintf(extra, sizeof(extra), "--metrics 127.0.0.1:%d", pm);
     static rf_farm f;
     RF_CHECK_MSG(s_farm_start(&f, "metrics", extra) == 0, "coordinator did not start (%s)", f.log);
-    rf_fake_worker_opts o;
-    memset(&o, 0, sizeof(o));
-    o.endpoint = f.wep;
-    o.name = "mw";
-    o.model_hash = f.model_hash;
-    pid_t pid = s_worker(&o);
+    pid_t pid = s_farm_worker(&f, "mw");
     RF_CHECK(pid > 0);
     char job[64], errs[1024];
     RF_CHECK_MSG(rf_farm_submit(&f, SPEC, job, sizeof(job), errs, sizeof(errs)) == 0, "%s", errs);
@@ -498,12 +504,7 @@ RF_TEST(finished_jobs_blobs_are_collected_after_retention)
     static rf_farm f;
     RF_CHECK_MSG(s_farm_start(&f, "gc", "--retention 0") == 0, "coordinator did not start (%s)",
                  f.log);
-    rf_fake_worker_opts o;
-    memset(&o, 0, sizeof(o));
-    o.endpoint = f.wep;
-    o.name = "gw";
-    o.model_hash = f.model_hash;
-    pid_t pid = s_worker(&o);
+    pid_t pid = s_farm_worker(&f, "gw");
     RF_CHECK(pid > 0);
     char job[64], errs[1024], blobs[700], out[700];
     RF_CHECK_MSG(rf_farm_submit(&f, SPEC, job, sizeof(job), errs, sizeof(errs)) == 0, "%s", errs);
@@ -555,12 +556,7 @@ RF_TEST(finished_jobs_leave_memory_and_are_answered_from_the_store)
     static rf_farm f;
     RF_CHECK_MSG(s_farm_start(&f, "evict", extra) == 0, "coordinator did not start (%s)", f.log);
     RF_CHECK_MSG(s_resident_becomes(url, 0, 0) == 0, "jobs in memory before any was submitted");
-    rf_fake_worker_opts o;
-    memset(&o, 0, sizeof(o));
-    o.endpoint = f.wep;
-    o.name = "ew";
-    o.model_hash = f.model_hash;
-    pid_t pid = s_worker(&o);
+    pid_t pid = s_farm_worker(&f, "ew");
     RF_CHECK(pid > 0);
     char jobs[NJOBS][64], errs[1024], spec[512];
     for (int i = 0; i < NJOBS; i++) {
@@ -615,14 +611,7 @@ RF_TEST(finished_jobs_leave_memory_and_are_answered_from_the_store)
     rf_wire_msg_release(&rep);
 
     /* a summary of it comes from its row: the same progress, no per-chunk detail */
-    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
-    Reelfarm__JobStatus js = REELFARM__JOB_STATUS__INIT;
-    js.job_id = jobs[0];
-    js.summary = 1;
-    env.kind_case = REELFARM__ENVELOPE__KIND_JOB_STATUS;
-    env.job_status = &js;
-    RF_CHECK_EQ_INT(rf_farm_call(&f, &env, &rep, 5000), 0);
-    RF_CHECK_EQ_INT(rep.env->kind_case, REELFARM__ENVELOPE__KIND_JOB_INFO);
+    RF_CHECK_EQ_INT(rf_farm_job_summary(&f, jobs[0], &rep, 5000), 0);
     ji = rep.env->job_info;
     RF_CHECK_EQ_INT(ji->state, REELFARM__JOB_STATE__JOB_DONE);
     RF_CHECK_EQ_INT((int)ji->chunk_steps_done, (int)steps_total);
@@ -632,7 +621,7 @@ RF_TEST(finished_jobs_leave_memory_and_are_answered_from_the_store)
     rf_wire_msg_release(&rep);
 
     /* its log, the job list, and cancel/retry refusals still answer */
-    env = (Reelfarm__Envelope)REELFARM__ENVELOPE__INIT;
+    Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     Reelfarm__LogsRequest lr = REELFARM__LOGS_REQUEST__INIT;
     lr.job_id = jobs[0];
     env.kind_case = REELFARM__ENVELOPE__KIND_LOGS_REQUEST;
@@ -789,12 +778,7 @@ RF_TEST(a_canceled_job_out_of_memory_is_watched_and_retried)
     RF_CHECK_EQ_INT(state, REELFARM__JOB_STATE__JOB_CANCELED);
 
     /* retried: back in memory, rendered by a worker, and out again once done */
-    rf_fake_worker_opts o;
-    memset(&o, 0, sizeof(o));
-    o.endpoint = f.wep;
-    o.name = "rw";
-    o.model_hash = f.model_hash;
-    pid_t pid = s_worker(&o);
+    pid_t pid = s_farm_worker(&f, "rw");
     RF_CHECK(pid > 0);
     RF_CHECK_EQ_INT(rf_farm_retry(&f, job, &rep, 5000), 0);
     RF_CHECK_MSG(rep.env->kind_case == REELFARM__ENVELOPE__KIND_OK, "retry refused: %s",

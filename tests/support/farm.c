@@ -176,11 +176,13 @@ int rf_farm_submit(rf_farm *f, const char *spec, char *job_id, size_t cap, char 
     return rc;
 }
 
-int rf_farm_job_info(rf_farm *f, const char *job_id, rf_wire_msg *reply, int timeout_ms)
+static int s_job_status(rf_farm *f, const char *job_id, int summary, rf_wire_msg *reply,
+                        int timeout_ms)
 {
     Reelfarm__Envelope env = REELFARM__ENVELOPE__INIT;
     Reelfarm__JobStatus js = REELFARM__JOB_STATUS__INIT;
     js.job_id = (char *)job_id;
+    js.summary = summary;
     env.kind_case = REELFARM__ENVELOPE__KIND_JOB_STATUS;
     env.job_status = &js;
     if (rf_farm_call(f, &env, reply, timeout_ms) != 0)
@@ -190,6 +192,16 @@ int rf_farm_job_info(rf_farm *f, const char *job_id, rf_wire_msg *reply, int tim
         return -1;
     }
     return 0;
+}
+
+int rf_farm_job_info(rf_farm *f, const char *job_id, rf_wire_msg *reply, int timeout_ms)
+{
+    return s_job_status(f, job_id, 0, reply, timeout_ms);
+}
+
+int rf_farm_job_summary(rf_farm *f, const char *job_id, rf_wire_msg *reply, int timeout_ms)
+{
+    return s_job_status(f, job_id, 1, reply, timeout_ms);
 }
 
 int rf_farm_cancel(rf_farm *f, const char *job_id, rf_wire_msg *reply, int timeout_ms)
@@ -217,7 +229,7 @@ int rf_farm_wait(rf_farm *f, const char *job_id, int timeout_ms)
     int64_t end = s_now() + timeout_ms;
     while (s_now() < end) {
         rf_wire_msg rep;
-        if (rf_farm_job_info(f, job_id, &rep, 2000) == 0) {
+        if (rf_farm_job_summary(f, job_id, &rep, 2000) == 0) {
             int st = (int)rep.env->job_info->state;
             rf_wire_msg_release(&rep);
             if (st == REELFARM__JOB_STATE__JOB_DONE || st == REELFARM__JOB_STATE__JOB_FAILED ||

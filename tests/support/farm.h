@@ -39,8 +39,10 @@ int rf_farm_call(rf_farm *f, Reelfarm__Envelope *env, rf_wire_msg *reply, int ti
  * message into err_out. Returns 0 when accepted. */
 int rf_farm_submit(rf_farm *f, const char *spec, char *job_id, size_t cap, char *err_out,
                    size_t err_cap);
-/* One JobStatus call: 0 with reply holding a JobInfo (release it), or -1. */
+/* One JobStatus call: 0 with reply holding a JobInfo (release it), or -1. _info asks for
+ * the per-chunk detail, _summary for none (a finished job answered from its row). */
 int rf_farm_job_info(rf_farm *f, const char *job_id, rf_wire_msg *reply, int timeout_ms);
+int rf_farm_job_summary(rf_farm *f, const char *job_id, rf_wire_msg *reply, int timeout_ms);
 /* One Cancel / Retry call for job_id: 0 with reply holding the coordinator's answer (Ok or
  * Error; release it), or -1 when no answer came. */
 int rf_farm_cancel(rf_farm *f, const char *job_id, rf_wire_msg *reply, int timeout_ms);
